@@ -1,5 +1,5 @@
 # Two commands a person needs: `make demo` and `make test`. Both create .venv first.
-PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3.10 python3; do \
+PYTHON ?= $(shell for p in python3 python3.11 python3.12 python3.10 python3.13; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not (3,10) <= sys.version_info[:2] <= (3,13))' && echo $$p && break; done)
 VENV := .venv
 BIN := $(VENV)/bin

@@ -26,19 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.component import Component
 from pipeline.errors import DefinitionError
+from pipeline.fs import mlpipe_home
 
 if TYPE_CHECKING:
     from pipeline.metadata import MetadataStore
     from pipeline.runners.local import RunResult
 
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-def mlpipe_home() -> str:
-    """The folder for mlpipe's defaults: ``$MLPIPE_HOME``, else ``~/.mlpipe``."""
-    return os.environ.get("MLPIPE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".mlpipe"
-    )
 
 
 class Pipeline:

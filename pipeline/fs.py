@@ -25,6 +25,12 @@ from typing import Any
 from pipeline.errors import ArtifactStorageError
 
 
+def mlpipe_home() -> str:
+    """The folder for mlpipe's defaults: ``$MLPIPE_HOME``, else ``~/.mlpipe``."""
+    home = os.environ.get("MLPIPE_HOME") or os.path.join("~", ".mlpipe")
+    return os.path.abspath(os.path.expanduser(home))
+
+
 def is_remote(path: str) -> bool:
     """True for a URL with a scheme such as ``gs://bucket/x``; False for local paths."""
     return "://" in path and not path.startswith("file://")

@@ -55,6 +55,7 @@ from sqlalchemy.pool import QueuePool, StaticPool
 from pipeline import registry
 from pipeline.artifacts import Artifact, ArtifactState, Model
 from pipeline.errors import MetadataStoreError, did_you_mean
+from pipeline.fs import mlpipe_home
 from pipeline.metadata import schema as s
 from pipeline.metadata.lineage import Edge, Lineage
 
@@ -207,7 +208,7 @@ def default_store_url() -> str:
     configured = os.environ.get("MLPIPE_STORE")
     if configured:
         return configured
-    home = Path(os.environ.get("MLPIPE_HOME") or "~/.mlpipe").expanduser().absolute()
+    home = Path(mlpipe_home())
     try:
         home.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
