@@ -179,6 +179,11 @@ def _parse_annotation(
     if annotation is ExecutionContext:
         return "context"
     markers: tuple = ()
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        # Python 3.10 wraps `x: Input[T] = None` in Optional; so may users.
+        others = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(others) == 1 and typing.get_origin(others[0]) is Annotated:
+            annotation = others[0]
     base = annotation
     if typing.get_origin(annotation) is Annotated:
         base = annotation.__origin__

@@ -124,6 +124,7 @@ class LocalRunner:
         """
         from pipeline.metadata import MetadataStore, RunState
 
+        _ensure_progress_is_shown()
         fs.check_writable(pipeline.root)
         target = self.store if self.store is not None else pipeline.store
         store = target if isinstance(target, MetadataStore) else MetadataStore(target)
@@ -344,6 +345,18 @@ class LocalRunner:
         first = next(iter(run.failures.values()))
         error.__cause__ = first.__cause__ or first
         return error
+
+
+def _ensure_progress_is_shown() -> None:
+    # Python's last-resort handler prints only warnings; a run started from a script or
+    # a notebook with no logging set up should still show each component's progress.
+    if not log.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S")
+        )
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
 
 
 def _check_output_dirs_free(node: Component, outputs: dict[str, Artifact]) -> None:
