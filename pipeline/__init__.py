@@ -21,6 +21,7 @@ Example:
     '14'
 """
 
+from pipeline import fs
 from pipeline.artifacts import (
     Artifact,
     ArtifactState,
@@ -39,6 +40,7 @@ from pipeline.component import (
     Component,
     ExecutionContext,
     Input,
+    InputPath,
     ModuleFile,
     Output,
     Parameter,
@@ -80,6 +82,7 @@ __all__ = [
     "ExecutionContext",
     "ExecutionError",
     "Input",
+    "InputPath",
     "LocalRunner",
     "MetadataStore",
     "MetadataStoreError",
@@ -98,5 +101,6 @@ __all__ = [
     "Schema",
     "TransformGraph",
     "component",
+    "fs",
     "load_pipeline",
 ]

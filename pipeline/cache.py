@@ -1,8 +1,9 @@
 """Execution fingerprints: when two executions would compute the same thing.
 
 The key is the component type, its code version (a hash of its source, plus the
-content of every ``ModuleFile`` parameter), its parameters and the ids of its input
-artifacts. Equal keys mean the earlier outputs can be reused.
+content of every ``ModuleFile`` parameter), its parameters, the ids of its input
+artifacts and, for ``InputPath`` parameters, the names, sizes and modification times of
+the input files. Equal keys mean the earlier outputs can be reused.
 
 Example:
     >>> from pipeline import Output, Examples, component
@@ -48,6 +49,24 @@ def code_version(node: Component) -> str:
     if len(parts) == 1:
         return parts[0]
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
+
+
+def input_files_fingerprint(path: str) -> str:
+    """A hash of the names, sizes and modification times of the files at ``path``.
+
+    ``path`` is a file, a folder (searched recursively) or a glob pattern.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "a.csv").write_text("x\\n1\\n")
+        >>> before = input_files_fingerprint(str(folder))
+        >>> _ = (folder / "b.csv").write_text("x\\n2\\n")
+        >>> before == input_files_fingerprint(str(folder))
+        False
+    """
+    entries = [f"{name}:{size}:{mtime}" for name, size, mtime in fs.file_stats(path)]
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()[:16]
 
 
 def fingerprint(

@@ -29,6 +29,7 @@ Markers:
     ``Output[T]``: an artifact of type T that the component writes under ``artifact.uri``.
     ``Parameter[T]``: a JSON value, or a plain annotated keyword (``steps: int = 10``).
     ``Parameter[ModuleFile]``: a path to a user module; its content is part of the cache key.
+    ``Parameter[InputPath]``: input data files; their names, sizes and times join the key.
     ``ExecutionContext``: annotate one argument with it to receive the run's context.
 """
 
@@ -61,11 +62,12 @@ class _Marker:
         return f"<{self.kind}>"
 
 
-_INPUT, _OUTPUT, _PARAMETER, _MODULE_FILE = (
+_INPUT, _OUTPUT, _PARAMETER, _MODULE_FILE, _INPUT_PATH = (
     _Marker("input"),
     _Marker("output"),
     _Marker("parameter"),
     _Marker("module file"),
+    _Marker("input path"),
 )
 
 
@@ -92,6 +94,10 @@ class Parameter:
 
 ModuleFile = Annotated[str, _MODULE_FILE]
 """A path to a user's Python module; a change to the file's content invalidates the cache."""
+
+InputPath = Annotated[str, _INPUT_PATH]
+"""A file, folder or glob of input data; a file added, removed or changed invalidates
+the cache (names, sizes and modification times are compared, not contents)."""
 
 
 @dataclasses.dataclass
@@ -148,6 +154,7 @@ class ParameterSpec:
     annotation: Any
     default: Any = _MISSING
     module_file: bool = False
+    input_path: bool = False
 
     @property
     def required(self) -> bool:
@@ -220,7 +227,13 @@ def _parse_annotation(
             f"{owner}: argument {name!r} has no annotation; annotate it as Input[...], "
             f"Output[...], Parameter[...] or a plain type such as int."
         )
-    spec = ParameterSpec(name, base, default, module_file=_MODULE_FILE in markers)
+    spec = ParameterSpec(
+        name,
+        base,
+        default,
+        module_file=_MODULE_FILE in markers,
+        input_path=_INPUT_PATH in markers,
+    )
     if not spec.required:
         _check_value(owner, name, base, default, what="default of parameter")
     return spec

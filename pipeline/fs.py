@@ -86,6 +86,41 @@ def glob(pattern: str) -> list[str]:
     return sorted(globlib.glob(_local(pattern)))
 
 
+def file_stats(path: str) -> list[tuple[str, int, float]]:
+    """(path, size, modification time) of every file at ``path``, sorted by path.
+
+    ``path`` is a file, a folder (searched recursively) or a glob pattern; nothing
+    matching gives an empty list.
+    """
+    if is_remote(path):
+        gfile = _gfile()
+        if gfile.isdir(path):
+            paths = [
+                join(folder, name)
+                for folder, _, names in gfile.walk(path)
+                for name in names
+            ]
+        else:
+            paths = gfile.glob(path)
+        stats = [(p, gfile.stat(p)) for p in paths]
+        return sorted(
+            (p, s.length, s.mtime_nsec / 1e9) for p, s in stats if not s.is_directory
+        )
+    local = _local(path)
+    if os.path.isdir(local):
+        paths = [os.path.join(f, n) for f, _, names in os.walk(local) for n in names]
+    else:
+        import glob as globlib
+
+        paths = globlib.glob(local, recursive=True)
+    found = []
+    for p in paths:
+        stat = os.stat(p)
+        if not os.path.isdir(p):
+            found.append((p, stat.st_size, stat.st_mtime))
+    return sorted(found)
+
+
 def remove_tree(path: str) -> None:
     """Deletes a folder and everything in it; a missing folder is fine."""
     if is_remote(path):

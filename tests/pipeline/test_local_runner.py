@@ -18,6 +18,7 @@ from pipeline import (
     ArtifactStorageError,
     ExecutionContext,
     Input,
+    InputPath,
     LocalRunner,
     MetadataStore,
     MetadataStoreError,
@@ -196,6 +197,27 @@ class TestCache:
         result = run()
         assert CALLS == ["scale", "scale"]
         assert _read(result.artifact("scale", "out")) == 5
+
+    def test_changed_input_files_miss(self, tmp_path, store_url):
+        data = tmp_path / "data"
+        data.mkdir()
+        (data / "part-1.csv").write_text("x\n1\n")
+
+        @component
+        def count_files(out: Output[Artifact], input_base: Parameter[InputPath]):
+            CALLS.append("count_files")
+            _write(out, len(list(pathlib.Path(input_base).iterdir())))
+
+        def run():
+            node = count_files(input_base=str(data))
+            return Pipeline("files", [node], root=str(tmp_path / "r"), store=store_url).run()
+
+        run()
+        run()
+        assert CALLS == ["count_files"]
+        (data / "part-2.csv").write_text("x\n2\n")
+        assert _read(run().artifact("count_files", "out")) == 2
+        assert CALLS == ["count_files", "count_files"]
 
     def test_cache_off_for_the_pipeline_the_component_or_the_run(
         self, tmp_path, store_url
