@@ -87,6 +87,11 @@ def fingerprint(
         "inputs": {
             name: (a.id if a is not None else None) for name, a in inputs.items()
         },
+        "input_files": {
+            name: input_files_fingerprint(node.parameters[name])
+            for name, spec in sorted(type(node).spec.parameters.items())
+            if spec.input_path and node.parameters.get(name)
+        },
     }
     text = json.dumps(key, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()
