@@ -25,6 +25,7 @@ from pipeline import fs
 from pipeline.artifacts import (
     Artifact,
     ArtifactState,
+    ExampleAnomalies,
     Examples,
     ExampleStatistics,
     Model,
@@ -77,6 +78,7 @@ __all__ = [
     "Channel",
     "Component",
     "DefinitionError",
+    "ExampleAnomalies",
     "ExampleStatistics",
     "Examples",
     "ExecutionContext",

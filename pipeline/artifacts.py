@@ -202,6 +202,17 @@ class ExampleStatistics(Artifact):
         return _join(self.uri, f"Split-{split}")
 
 
+class ExampleAnomalies(Artifact):
+    """What a split's statistics break of a schema: ``<uri>/Split-<name>/`` per split."""
+
+    TYPE_NAME = "ExampleAnomalies"
+    PROPERTIES = {"split_names": list, "anomaly_count": int}
+
+    def split_uri(self, split: str) -> str:
+        """Returns the folder that holds the anomalies of ``split``."""
+        return _join(self.uri, f"Split-{split}")
+
+
 class TransformGraph(Artifact):
     """A tensorflow-transform output directory (what ``tft.TFTransformOutput`` reads)."""
 
@@ -249,6 +260,7 @@ STANDARD_TYPES = (
     Examples,
     Schema,
     ExampleStatistics,
+    ExampleAnomalies,
     TransformGraph,
     Model,
     ModelRun,

@@ -34,6 +34,7 @@ _BUILTIN_ARTIFACT_TYPES = {
         "Examples",
         "Schema",
         "ExampleStatistics",
+        "ExampleAnomalies",
         "TransformGraph",
         "Model",
         "ModelRun",
