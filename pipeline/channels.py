@@ -59,9 +59,11 @@ class Outputs(Mapping[str, Channel]):
         except KeyError:
             pass
         known = ", ".join(repr(n) for n in self._channels) or "none"
+        kind = type(self._producer).name
+        who = repr(self._producer.id) + (f" ({kind})" if kind != self._producer.id else "")
         raise DefinitionError(
-            f"Component {self._producer.id!r} ({type(self._producer).name}) has no output "
-            f"{name!r}.{did_you_mean(name, self._channels)} Its outputs are: {known}."
+            f"Component {who} has no output {name!r}."
+            f"{did_you_mean(name, self._channels)} Its outputs are: {known}."
         )
 
     def __iter__(self) -> Iterator[str]:
