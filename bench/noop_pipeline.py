@@ -16,6 +16,7 @@ def step(previous: Input[Artifact], out: Output[Artifact], index: int = 0):
 
 
 def create_pipeline() -> Pipeline:
+    """The chain start → step1 → … → step9 under $BENCH_ROOT."""
     nodes = [start()]
     for index in range(1, 10):
         nodes.append(

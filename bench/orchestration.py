@@ -12,7 +12,9 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -70,6 +72,7 @@ def main() -> None:
     )
     _time([*MLPIPE, "run", pipeline_file], env)  # make sure the cache is full
     cached = _median([*MLPIPE, "run", pipeline_file], env, args.repeats)
+    runs = _median([*MLPIPE, "runs"], env, args.repeats)
     shutil.rmtree(work, ignore_errors=True)
 
     rows = [
@@ -77,10 +80,13 @@ def main() -> None:
         ("mlpipe --help", help_time, "0.3 s"),
         ("10-component no-op pipeline, fresh", fresh, "3 s"),
         ("10-component no-op pipeline, cached", cached, "1 s"),
+        ("mlpipe runs (a read-only command)", runs, "-"),
         ("python -c 'import tensorflow' (for scale)", tensorflow, "-"),
     ]
+    today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(
-        f"Median of {args.repeats} runs, Python {sys.version.split()[0]}, {os.cpu_count()} cores\n"
+        f"{today}: median of {args.repeats} runs; Python {sys.version.split()[0]}, "
+        f"{platform.platform()}, {os.cpu_count()} cores\n"
     )
     print(
         "| what | wall time | beyond Python start | ratio to Python start | aim (beyond start) |"

@@ -74,14 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlpipe",
         description="Run ML pipelines and inspect their runs, artifacts and lineage.",
-        epilog="The store is --store if given, else $MLPIPE_STORE, else "
-        "$MLPIPE_HOME/metadata.sqlite (MLPIPE_HOME defaults to ~/.mlpipe). Exit "
-        "status: 0 ok, 1 a run failed, 2 a usage or definition error.",
+        epilog="The store is --store if given, else (for run) the pipeline's own, else "
+        "$MLPIPE_STORE, else $MLPIPE_HOME/metadata.sqlite (MLPIPE_HOME defaults to "
+        "~/.mlpipe). Exit status: 0 ok, 1 a run failed, 2 a usage or definition error.",
     )
+    verbose_help = "log debug details and show full tracebacks"
     parser.add_argument("--store", help=store_help)
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="log debug details"
-    )
+    parser.add_argument("-v", "--verbose", action="store_true", help=verbose_help)
     # The same options after the command name; SUPPRESS keeps a value given before it.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--store", default=argparse.SUPPRESS, help=store_help)
@@ -90,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         "--verbose",
         action="store_true",
         default=argparse.SUPPRESS,
-        help="log debug details and show full tracebacks",
+        help=verbose_help,
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -107,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="ARG",
-        help="a Beam pipeline option, written with '=': --beam-arg=--direct_num_workers=2 "
+        help="a Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2 "
         "(repeatable; added after the pipeline's own)",
     )
     run.add_argument("--root", help="the pipeline root, over the pipeline's own")
@@ -168,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         No runs recorded in sqlite:///.../metadata.sqlite.
         0
     """
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_join_beam_args(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -204,6 +203,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def _join_beam_args(argv: Sequence[str]) -> list[str]:
+    # argparse takes the value in `--beam-arg --direct_num_workers=2` for an option of
+    # its own; a Beam option always starts with '-', so join them: `--beam-arg=...`.
+    joined: list[str] = []
+    for arg in argv:
+        if joined and joined[-1] == "--beam-arg":
+            joined[-1] = f"--beam-arg={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
 def _print_run_error(exc: Any, *, verbose: bool) -> None:
     print(f"mlpipe: {exc}", file=sys.stderr)
     for component_id, error in exc.failures.items():
@@ -232,19 +243,13 @@ def _user_traceback(exc: BaseException) -> str:
         None,
     )
     if first is None:
-        # Raised by the framework itself: its frames tell a user nothing, its message does.
+        # Raised by the framework itself: its frames tell users nothing, its message does.
         return "".join(summary.format_exception_only())
     summary.stack = traceback.StackSummary.from_list(frames[first:])
     return "".join(summary.format())
 
 
 # ------------------------------------------------------------------- the store
-
-
-def _store_target(args: argparse.Namespace, pipeline: Any = None) -> Any:
-    if args.store:
-        return args.store
-    return pipeline.store if pipeline is not None else None
 
 
 def _sqlite_file(raw: str) -> Path | None:
@@ -271,11 +276,16 @@ def _open_existing_store(args: argparse.Namespace) -> Any:
 
     raw = args.store or default_store_url()
     path = _sqlite_file(raw)
+    where = "--store" if args.store else "MLPIPE_STORE or MLPIPE_HOME"
     if path is not None and not path.exists():
-        where = "--store" if args.store else "MLPIPE_STORE or MLPIPE_HOME"
         raise MetadataStoreError(
             f"No metadata store at {path}: the file does not exist, so nothing has run "
             f"with this store. Check {where}, or run a pipeline first: mlpipe run FILE."
+        )
+    # SQLite takes an empty file for an empty database and would create the tables.
+    if path is not None and path.is_file() and path.stat().st_size == 0:
+        raise MetadataStoreError(
+            f"No metadata store at {path}: the file is empty. Check {where}."
         )
     return MetadataStore(raw)
 
@@ -294,7 +304,7 @@ def _run(args: argparse.Namespace) -> int:
         pipeline.root = (
             args.root if fs.is_remote(args.root) else os.path.abspath(args.root)
         )
-    target = _store_target(args, pipeline)
+    target = args.store or pipeline.store
     # The root is checked before the store is opened, so a bad root leaves no new store
     # file; a store that cannot be opened then takes back the folders made for the root.
     created = _missing_folders(pipeline.root)
