@@ -80,7 +80,9 @@ def fingerprint(
         version: Its ``code_version`` if already computed.
     """
     key: dict[str, Any] = {
-        "component": f"{type(node).__module__}.{type(node).__qualname__}",
+        # The qualified name, not the module: the same file run as a script, through
+        # `mlpipe run` or imported must share its cache.
+        "component": type(node).__qualname__,
         "name": type(node).name,
         "code": version or code_version(node),
         "parameters": node.parameters,

@@ -60,7 +60,9 @@ class Outputs(Mapping[str, Channel]):
             pass
         known = ", ".join(repr(n) for n in self._channels) or "none"
         kind = type(self._producer).name
-        who = repr(self._producer.id) + (f" ({kind})" if kind != self._producer.id else "")
+        who = repr(self._producer.id) + (
+            f" ({kind})" if kind != self._producer.id else ""
+        )
         raise DefinitionError(
             f"Component {who} has no output {name!r}."
             f"{did_you_mean(name, self._channels)} Its outputs are: {known}."

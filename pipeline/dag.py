@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.component import Component
 from pipeline.errors import DefinitionError
-from pipeline.fs import mlpipe_home
+from pipeline.fs import is_remote, mlpipe_home
 
 if TYPE_CHECKING:
     from pipeline.metadata import MetadataStore
@@ -35,13 +35,19 @@ if TYPE_CHECKING:
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+def _absolute(root: str) -> str:
+    # Stored URIs must not depend on the folder a run happened to start in.
+    return root if is_remote(root) else os.path.abspath(root)
+
+
 class Pipeline:
     """A named DAG of component instances, with where its artifacts and metadata live.
 
     Args:
         name: The pipeline's name: letters, digits, '_', '.', '-'.
         components: The component instances; any order.
-        root: The folder (or gs:// URL) under which artifacts are written, as
+        root: The folder (or gs:// URL) under which artifacts are written (a relative
+            folder is made absolute), as
             ``<root>/<component id>/<output>/<execution id>/``. Default:
             ``$MLPIPE_HOME/pipelines/<name>``.
         store: A metadata store URL or ``MetadataStore``. Default: ``$MLPIPE_STORE``, else
@@ -71,7 +77,7 @@ class Pipeline:
             )
         self.name = name
         self.components = list(components)
-        self.root = (
+        self.root = _absolute(
             os.fspath(root) if root else os.path.join(mlpipe_home(), "pipelines", name)
         )
         self.store = store

@@ -21,6 +21,7 @@ import shutil
 from pipeline import (
     Examples,
     ExampleStatistics,
+    ExecutionContext,
     Input,
     Model,
     ModelBlessing,
@@ -155,9 +156,14 @@ def push_model(
     model: Input[Model],
     blessing: Input[ModelBlessing],
     pushed: Output[PushedModel],
-    destination: Parameter[str],
+    context: ExecutionContext,
+    destination: Parameter[str] = "",
 ):
-    """Copies a blessed model to ``<destination>/<version>/``, atomically."""
+    """Copies a blessed model to ``<destination>/<version>/``, atomically.
+
+    The destination defaults to ``<pipeline root>/serving``.
+    """
+    destination = destination or os.path.join(context.pipeline_root, "serving")
     pushed.destination = destination
     if not blessing.blessed:
         pushed.pushed = False
@@ -184,9 +190,7 @@ def create_pipeline(root: str = os.path.join(HERE, "..", "runs", "demo")) -> Pip
         min_accuracy=0.7,
     )
     pusher = push_model(
-        model=trainer.outputs["model"],
-        blessing=evaluator.outputs["blessing"],
-        destination=os.path.join(root, "serving"),
+        model=trainer.outputs["model"], blessing=evaluator.outputs["blessing"]
     )
     return Pipeline("demo", [split, statistics, trainer, evaluator, pusher], root=root)
 

@@ -1910,10 +1910,15 @@ def _prepare_sqlite_file(url: sa.URL, undo: _Undo) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        blocker = next((p for p in path.parents if p.is_file()), None)
+        reason = (
+            f"{blocker} is a file, not a folder"
+            if blocker
+            else f"cannot create the folder {path.parent} ({exc.strerror or exc})"
+        )
         raise MetadataStoreError(
-            f"Cannot open the metadata store {url}: cannot create the folder "
-            f"{path.parent} ({exc.strerror or exc}). Choose a writable location with "
-            f"--store, MLPIPE_STORE or MLPIPE_HOME."
+            f"Cannot open the metadata store {url}: {reason}. Choose a writable "
+            f"location with --store, MLPIPE_STORE or MLPIPE_HOME."
         ) from exc
     undo.folders = list(reversed(missing))
     if not path.exists():

@@ -25,6 +25,7 @@ import dataclasses
 import graphlib
 import json
 import logging
+import os
 import time
 import traceback
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from pipeline.artifacts import Artifact
 from pipeline.component import Component, ExecutionContext
 from pipeline.errors import (
     ArtifactStorageError,
+    DefinitionError,
     ExecutionError,
     MlpipeError,
     PipelineRunError,
@@ -83,6 +85,9 @@ class _Run:
     executions: dict[str, ExecutionRecord] = dataclasses.field(default_factory=dict)
     failures: dict[str, ExecutionError] = dataclasses.field(default_factory=dict)
     blocked: set[str] = dataclasses.field(default_factory=set)
+    running: dict[str, tuple[int, dict[str, Artifact]]] = dataclasses.field(
+        default_factory=dict
+    )
 
 
 class LocalRunner:
@@ -104,8 +109,11 @@ class LocalRunner:
         parallelism: int = 1,
         beam_pipeline_args: list[str] | None = None,
     ):
-        if parallelism < 1:
-            raise ValueError(f"parallelism must be at least 1, got {parallelism}.")
+        if not isinstance(parallelism, int) or parallelism < 1:
+            raise DefinitionError(
+                f"LocalRunner: parallelism must be a whole number of at least 1, "
+                f"got {parallelism!r}."
+            )
         self.store = store
         self.enable_cache = enable_cache
         self.parallelism = parallelism
@@ -195,7 +203,8 @@ class LocalRunner:
                     self._step(run, nodes[node_id])
                     sorter.done(node_id)
             return
-        with concurrent.futures.ThreadPoolExecutor(self.parallelism) as pool:
+        pool = concurrent.futures.ThreadPoolExecutor(self.parallelism)
+        try:
             running: dict[concurrent.futures.Future, str] = {}
             while sorter.is_active():
                 for node_id in sorter.get_ready():
@@ -206,6 +215,21 @@ class LocalRunner:
                 for future in done:
                     future.result()
                     sorter.done(running.pop(future))
+        except BaseException as exc:
+            # Threads cannot be stopped: abandon what they run now, so nothing they
+            # finish later can become LIVE (the store refuses to publish it).
+            pool.shutdown(wait=False, cancel_futures=True)
+            for component_id, (execution_id, outputs) in list(run.running.items()):
+                run.store.fail_execution(
+                    execution_id, f"interrupted: {type(exc).__name__}", outputs=outputs
+                )
+                for artifact in outputs.values():
+                    fs.remove_tree(artifact.uri)
+                log.error(
+                    "%s: FAILED: interrupted (%s)", component_id, type(exc).__name__
+                )
+            raise
+        pool.shutdown(wait=True)
 
     def _step(self, run: _Run, node: Component) -> None:
         failed_upstream = [
@@ -228,9 +252,21 @@ class LocalRunner:
             run.failures[node.id] = exc
             run.blocked.add(node.id)
         except MlpipeError as exc:
-            error = ExecutionError(
-                f"Component {node.id!r} failed: {exc}", component_id=node.id
-            )
+            message = str(exc)
+            if not message.startswith(f"Component {node.id!r}"):
+                message = f"Component {node.id!r} failed: {message}"
+            if node.id not in run.executions:  # it failed before its execution began
+                record = run.store.create_execution(
+                    run_id=run.run_id,
+                    component_id=node.id,
+                    component_type=type(node).name,
+                    parameters=node.parameters,
+                    fingerprint=None,
+                    code_version=None,
+                    inputs={},
+                )
+                run.executions[node.id] = run.store.fail_execution(record.id, message)
+            error = ExecutionError(message, component_id=node.id)
             error.__cause__ = exc
             run.failures[node.id] = error
             run.blocked.add(node.id)
@@ -281,6 +317,7 @@ class LocalRunner:
         except ArtifactStorageError as exc:
             run.executions[node.id] = store.fail_execution(record.id, str(exc))
             raise
+        run.running[node.id] = (record.id, outputs)
         try:
             store.register_outputs(record.id, outputs)
             for artifact in outputs.values():
@@ -302,10 +339,11 @@ class LocalRunner:
                 _check_result(node, result)
             record = store.publish_execution(record.id, outputs, result=result)
         except BaseException as exc:
+            run.running.pop(node.id, None)
             reason = (
-                "".join(traceback.format_exception(exc))
+                _error_text(exc)
                 if isinstance(exc, Exception)
-                else (f"interrupted: {type(exc).__name__}")
+                else f"interrupted: {type(exc).__name__}"
             )
             run.executions[node.id] = store.fail_execution(
                 record.id, reason, outputs=outputs
@@ -327,6 +365,7 @@ class LocalRunner:
                 )
                 raise error from exc
             raise
+        run.running.pop(node.id, None)
         run.outputs[node.id] = outputs
         run.executions[node.id] = record
         log.info("%s: COMPLETE in %.2fs", node.id, time.monotonic() - started)
@@ -345,6 +384,19 @@ class LocalRunner:
         first = next(iter(run.failures.values()))
         error.__cause__ = first.__cause__ or first
         return error
+
+
+_FRAMEWORK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _error_text(exc: BaseException) -> str:
+    """The user's own traceback: the cause of a wrapped error, from its first user frame."""
+    if isinstance(exc, ExecutionError) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_FRAMEWORK_DIR):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
 
 
 def _ensure_progress_is_shown() -> None:

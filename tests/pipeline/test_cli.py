@@ -507,7 +507,8 @@ class TestBadInput:
         done = _mlpipe("run", path, "--pipeline", "beta", "--store", store)
         assert done.code == 2
         assert (
-            f"Cannot open the metadata store {store}: cannot create the folder"
+            f"Cannot open the metadata store {store}: "
+            f"{tmp_path / 'plain.txt'} is a file, not a folder"
             in done.err
         )
         assert (

@@ -210,7 +210,9 @@ class TestCache:
 
         def run():
             node = count_files(input_base=str(data))
-            return Pipeline("files", [node], root=str(tmp_path / "r"), store=store_url).run()
+            return Pipeline(
+                "files", [node], root=str(tmp_path / "r"), store=store_url
+            ).run()
 
         run()
         run()
@@ -483,3 +485,98 @@ def test_a_url_root_keeps_artifacts_behind_tf_io_gfile(store_url):
     assert artifact.uri == f"ram://mlpipe-runner/root/write_remote/out/{execution_id}"
     assert fs.read_text(fs.join(artifact.uri, "note.txt")) == "hi"
     assert run().executions["write_remote"].state == ExecutionState.CACHED
+
+
+def test_interrupt_in_parallel_mode_abandons_what_is_still_running(tmp_path, store_url):
+    release = threading.Event()
+    started = threading.Event()
+
+    @component
+    def slow_branch(out: Output[Artifact]):
+        started.set()
+        release.wait(timeout=60)
+        _write(out, 1)
+
+    @component
+    def interrupting_branch(out: Output[Artifact]):
+        started.wait(timeout=60)
+        raise KeyboardInterrupt
+
+    pipe = Pipeline(
+        "interrupted",
+        [slow_branch(), interrupting_branch()],
+        root=str(tmp_path / "root"),
+        store=store_url,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        pipe.run(parallelism=2)
+    with MetadataStore(store_url) as store:
+        (run,) = store.list_runs(pipeline_name="interrupted")
+        slow = next(
+            e
+            for e in store.executions_of_run(run.run_id)
+            if e.component_id == "slow_branch"
+        )
+        assert slow.state == ExecutionState.FAILED
+        assert "interrupted: KeyboardInterrupt" in slow.error
+        release.set()  # the thread finishes now; its outputs must stay abandoned
+        deadline = time.monotonic() + 30
+        while threading.active_count() > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (artifact,) = store.outputs_of(slow.id).values()
+        assert store.get_artifact(artifact.id).state == ArtifactState.ABANDONED
+        assert store.get_run(run.run_id).state == RunState.FAILED
+        assert store.get_artifacts(pipeline_name="interrupted") == []
+
+
+def test_failure_before_the_execution_begins_is_recorded(tmp_path, store_url):
+    @component
+    def needs_module(out: Output[Artifact], module_file: Parameter[ModuleFile]):
+        pass
+
+    node = needs_module(module_file=str(tmp_path / "missing_module.py"))
+    pipe = Pipeline("early", [node], root=str(tmp_path / "root"), store=store_url)
+    with pytest.raises(
+        PipelineRunError, match="missing_module.py' cannot be read"
+    ) as caught:
+        pipe.run()
+    assert "failed: Component 'needs_module'" not in str(caught.value)  # said once
+    with MetadataStore(store_url) as store:
+        (execution,) = store.executions_of_run(caught.value.run_id)
+        assert execution.state == ExecutionState.FAILED
+        assert "cannot be read" in execution.error
+
+
+def test_stored_error_starts_at_the_users_code(tmp_path, store_url):
+    source = write_number()
+    broken = fail_loudly(number=source.outputs["number"])
+    pipe = Pipeline(
+        "trimmed", [source, broken], root=str(tmp_path / "r"), store=store_url
+    )
+    with pytest.raises(PipelineRunError) as caught:
+        pipe.run()
+    with MetadataStore(store_url) as store:
+        error = store.get_execution(
+            caught.value.failures["fail_loudly"].execution_id
+        ).error
+    assert error.startswith("Traceback (most recent call last):")
+    assert "pipeline/runners/local.py" not in error
+    assert "ExecutionError" not in error
+    assert "in fail_loudly" in error and error.rstrip().endswith(
+        "ValueError: cannot use 7"
+    )
+
+
+def test_relative_root_is_made_absolute(tmp_path, store_url, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    pipe = _chain(tmp_path, store_url)
+    pipe_relative = Pipeline("rel", [write_number()], root="runs/rel", store=store_url)
+    assert pipe_relative.root == str(tmp_path / "runs" / "rel")
+    assert os.path.isabs(pipe.root)
+
+
+def test_parallelism_must_be_positive():
+    from pipeline import DefinitionError
+
+    with pytest.raises(DefinitionError, match="parallelism must be a whole number"):
+        LocalRunner(parallelism=0)
