@@ -935,13 +935,30 @@ class MetadataStore:
                     f"killed: process {record.pid} on {record.host} ended without "
                     f"finishing"
                 )
-                artifact_ids = _finish_failed(conn, record.id, reason)
+                artifact_ids = _finish_failed(conn, record.id, reason, ended=False)
                 reclaimed.append((record, _load_artifacts(conn, artifact_ids)))
             for context_id, name in dead_runs(conn):
+                # When the process died is unknown; its last sign of life is the
+                # latest time any of its executions recorded.
+                last_seen = conn.execute(
+                    sa.select(
+                        sa.func.max(s.executions.c.end_time),
+                        sa.func.max(s.executions.c.start_time),
+                        sa.select(s.contexts.c.start_time)
+                        .where(s.contexts.c.id == context_id)
+                        .scalar_subquery(),
+                    )
+                    .select_from(s.executions)
+                    .join(s.associations)
+                    .where(s.associations.c.context_id == context_id)
+                ).one()
                 conn.execute(
                     sa.update(s.contexts)
                     .where(s.contexts.c.id == context_id)
-                    .values(state=RunState.FAILED.value, end_time=time.time())
+                    .values(
+                        state=RunState.FAILED.value,
+                        end_time=max(t for t in last_seen if t is not None),
+                    )
                 )
                 log.warning("Run %s: its process ended without finishing; FAILED", name)
             return reclaimed
@@ -1755,8 +1772,13 @@ def _lock_running(conn: Connection, execution_id: int, action: str) -> None:
         )
 
 
-def _finish_failed(conn: Connection, execution_id: int, error: str) -> list[int]:
-    """Fails an execution and abandons its outputs; returns the abandoned ids."""
+def _finish_failed(
+    conn: Connection, execution_id: int, error: str, *, ended: bool = True
+) -> list[int]:
+    """Fails an execution and abandons its outputs; returns the abandoned ids.
+
+    ``ended=False`` leaves the end time unknown (a killed process gave none).
+    """
     output_ids = list(_event_ids(conn, execution_id, s.OUTPUT).values())
     now = time.time()
     if output_ids:
@@ -1768,7 +1790,11 @@ def _finish_failed(conn: Connection, execution_id: int, error: str) -> list[int]
     conn.execute(
         sa.update(s.executions)
         .where(s.executions.c.id == execution_id)
-        .values(state=ExecutionState.FAILED.value, end_time=now, error=error)
+        .values(
+            state=ExecutionState.FAILED.value,
+            end_time=now if ended else None,
+            error=error,
+        )
     )
     return output_ids
 

@@ -370,7 +370,10 @@ class TestFailure:
             assert "killed" in execution.error
             (artifact,) = store.outputs_of(execution.id).values()
             assert artifact.state == ArtifactState.ABANDONED
-            assert store.get_run(run.run_id).state == RunState.FAILED
+            assert execution.end_time is None  # when it died is unknown
+            killed_run = store.get_run(run.run_id)
+            assert killed_run.state == RunState.FAILED
+            assert killed_run.end_time == execution.start_time  # its last sign of life
         assert not os.path.exists(partial_uri)
 
 
