@@ -1,0 +1,16 @@
+"""mlpipe's standard components.
+
+Each is a component class made by ``@component``; importing this package is cheap (no
+TensorFlow, Beam or tfx_bsl until a component executes).
+
+Example:
+    >>> from components import StatisticsGen
+    >>> sorted(StatisticsGen.spec.outputs)
+    ['statistics']
+"""
+
+from components.example_validator import ExampleValidator
+from components.schema_gen import SchemaGen
+from components.statistics_gen import StatisticsGen
+
+__all__ = ["ExampleValidator", "SchemaGen", "StatisticsGen"]

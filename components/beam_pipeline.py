@@ -7,7 +7,7 @@ gives (``Pipeline(beam_pipeline_args=...)``, ``.with_beam_args(...)``,
 Example:
     >>> options = beam_options(["--direct_num_workers=2"])
     >>> options.get_all_options()["runner"]
-    'DirectRunner'
+    'FnApiRunner'
 """
 
 from __future__ import annotations
@@ -15,14 +15,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-DEFAULT_RUNNER = "DirectRunner"
+DEFAULT_RUNNER = "FnApiRunner"
 
 
 def beam_options(args: Sequence[str] = ()) -> Any:
     """Beam ``PipelineOptions`` from command-line style arguments.
 
-    The runner defaults to the local DirectRunner: Beam's own default may first try to
-    download the Prism runner, which stalls a machine without internet access.
+    The runner defaults to Beam's local FnApiRunner, which honours
+    ``--direct_running_mode`` and ``--direct_num_workers``. Beam's ``DirectRunner``
+    first tries the Prism runner, which downloads a binary (stalling a machine without
+    internet access) and then falls back to this same FnApiRunner.
 
     Args:
         args: Options such as ``["--runner=DataflowRunner", "--project=p"]``.

@@ -46,6 +46,7 @@ from pipeline.component import (
     Output,
     Parameter,
     component,
+    source_version,
 )
 from pipeline.dag import Pipeline
 from pipeline.errors import (
@@ -55,6 +56,7 @@ from pipeline.errors import (
     MetadataStoreError,
     MlpipeError,
     PipelineRunError,
+    did_you_mean,
 )
 from pipeline.loader import load_pipeline
 from pipeline.runners.local import LocalRunner, RunResult
@@ -103,6 +105,8 @@ __all__ = [
     "Schema",
     "TransformGraph",
     "component",
+    "did_you_mean",
     "fs",
+    "source_version",
     "load_pipeline",
 ]

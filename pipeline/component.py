@@ -409,7 +409,7 @@ class Component:
 
     name: ClassVar[str]
     spec: ClassVar[ComponentSpec]
-    version: ClassVar[str | None] = None
+    version: ClassVar[str | Callable[[], str] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -558,6 +558,8 @@ class Component:
     @classmethod
     def code_version(cls) -> str:
         """A hash of the component's source code (or its declared ``version``)."""
+        if callable(cls.version):
+            cls.version = cls.version()
         if cls.version:
             return cls.version
         target = getattr(cls, "fn", None) or cls
@@ -575,8 +577,48 @@ class Component:
         return f"<{type(self).name} id={self.id!r}>"
 
 
+def source_version(*modules: str) -> Callable[[], str]:
+    """A code version computed, on first use, from the source files of modules.
+
+    For components whose behaviour lives in helper modules as well as in the decorated
+    function: a change to any file of the named modules or packages invalidates the
+    cache.
+
+    Args:
+        *modules: Importable module or package names; a package covers all its files.
+
+    Example:
+        >>> len(source_version("pipeline.errors")())
+        16
+    """
+
+    def compute() -> str:
+        import importlib.util
+        import pathlib
+
+        digest = hashlib.sha256()
+        for name in modules:
+            spec = importlib.util.find_spec(name)
+            if spec is None or spec.origin is None:
+                raise DefinitionError(f"source_version: no module named {name!r}.")
+            origin = pathlib.Path(spec.origin)
+            files = (
+                sorted(origin.parent.rglob("*.py"))
+                if origin.name == "__init__.py"
+                else [origin]
+            )
+            for path in files:
+                digest.update(path.read_bytes())
+        return digest.hexdigest()[:16]
+
+    return compute
+
+
 def component(
-    fn: Callable | None = None, *, name: str | None = None, version: str | None = None
+    fn: Callable | None = None,
+    *,
+    name: str | None = None,
+    version: str | Callable[[], str] | None = None,
 ) -> Any:
     """Makes a component of a function; its signature is the component's spec.
 
@@ -585,7 +627,8 @@ def component(
             ``Parameter[...]`` (or plain types, for parameters) and optionally
             ``ExecutionContext``. It returns None or a dict of JSON values.
         name: The registered name (default: the function's name).
-        version: A fixed code version for caching (default: a hash of the source).
+        version: A fixed code version for caching, or a callable that computes it
+            (such as ``source_version(...)``); default: a hash of the function's source.
 
     Returns:
         A ``Component`` subclass: call it with inputs and parameters to make an

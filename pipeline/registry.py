@@ -45,7 +45,11 @@ _BUILTIN_ARTIFACT_TYPES = {
 }
 
 # The standard components join this table as later work adds them.
-_BUILTIN_COMPONENTS: dict[str, str] = {}
+_BUILTIN_COMPONENTS: dict[str, str] = {
+    "StatisticsGen": "components.statistics_gen:StatisticsGen",
+    "SchemaGen": "components.schema_gen:SchemaGen",
+    "ExampleValidator": "components.example_validator:ExampleValidator",
+}
 
 _artifact_types: dict[str, type] = {}
 _components: dict[str, Any] = {}
@@ -170,5 +174,6 @@ def components() -> dict[str, str]:
     _load_entry_points()
     found = {name: "built-in" for name in _BUILTIN_COMPONENTS}
     with _lock:
-        found.update(_component_origins)
+        for name, origin in _component_origins.items():
+            found.setdefault(name, origin)
     return dict(sorted(found.items()))
