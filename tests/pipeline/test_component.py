@@ -261,3 +261,24 @@ class TestClassForm:
             pass
 
         assert pinned.code_version() == "2024.1"
+
+
+def test_source_version_follows_every_file_of_a_package(tmp_path, monkeypatch):
+    from pipeline import source_version
+
+    package = tmp_path / "versioned_helpers_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "helpers.py").write_text("FACTOR = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    @component(version=source_version("versioned_helpers_pkg"))
+    def uses_helpers(out: Output[Artifact]):
+        pass
+
+    before = source_version("versioned_helpers_pkg")()
+    assert uses_helpers.code_version() == before
+    (package / "helpers.py").write_text("FACTOR = 2\n")
+    assert source_version("versioned_helpers_pkg")() != before
+    with pytest.raises(DefinitionError, match="no module named 'no_such_pkg_here'"):
+        source_version("no_such_pkg_here")()
