@@ -1,0 +1,265 @@
+"""The Estimator's variable store: one set of variables for every call of a model_fn.
+
+A tf.estimator model_fn builds its model on every call: a Keras model, an optimizer
+and metrics are created inside it. In TF2 the model_fn is traced once per mode (and
+once per replica under a strategy), so each trace asks for "new" variables. The
+store intercepts those requests with ``tf.variable_creator_scope``:
+
+* the first trace of a mode (the *build*, see ``runtime.py``) creates each variable
+  once, outside any function (``tf.init_scope``) and under the strategy's scope, from
+  a cross-replica ``merge_call`` so that a ``MirroredStrategy`` gets mirrored
+  variables;
+* every later trace — another mode, a retrace, another replica — gets the variable
+  that already exists.
+
+Requests are matched by name: the Keras 3 path (``sequential/dense/kernel``, with
+Keras' layer-name counters reset for each call so that names repeat), else the
+TensorFlow name scope relative to the model_fn call; a repeated name in one call
+gets ``_1``, ``_2`` as Keras does. Replicas after the first are matched by creation
+order against the first replica's call. The names are the checkpoint's names and
+``Estimator.get_variable_names()``.
+
+Example:
+    >>> store = VariableStore(tf.distribute.get_strategy())
+    >>> def model_fn():
+    ...     return tf.Variable(tf.zeros([2]), name="w") + tf.Variable(1.0, name="w")
+    >>> with store.building("train"):
+    ...     _ = tf.function(lambda: store.call(model_fn)).get_concrete_function()
+    >>> store.names()
+    ['w', 'w_1']
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import re
+import threading
+from collections.abc import Callable, Iterator
+
+import tensorflow as tf
+
+from components.trainer.estimator.errors import EstimatorSpecError
+
+_REPLICA_SCOPE = re.compile(r"^replica_\d+(/|$)")
+
+
+def unwrap(variable):
+    """The ``tf.Variable`` behind a Keras 3 variable (or the variable itself)."""
+    if isinstance(variable, tf.Variable):
+        return variable
+    inner = getattr(variable, "_value", None)
+    return inner if isinstance(inner, tf.Variable) else variable
+
+
+class _Call:
+    def __init__(self, replica_id: int, base_scope: str):
+        self.replica_id = replica_id
+        self.base_scope = base_scope
+        self.index = 0
+        self.seen: collections.Counter = collections.Counter()
+
+
+class VariableStore:
+    """Creates a model's variables once and hands them out to every model_fn call.
+
+    Args:
+        strategy: The ``tf.distribute.Strategy`` the variables are created under.
+    """
+
+    def __init__(self, strategy: tf.distribute.Strategy):
+        self.strategy = strategy
+        self._variables: dict[str, tf.Variable] = {}
+        self._by_id: dict[int, str] = {}
+        self.created_in: dict[str, str] = {}
+        self.local_names: set[str] = set()
+        self._pending: dict[str, dict] = {}
+        self._sequence0: list[str] = []
+        self._creating = False
+        self._mode: str | None = None
+        self._local = threading.local()
+
+    def names(self) -> list[str]:
+        """The names of all variables, in creation order."""
+        return list(self._variables)
+
+    def items(self) -> list[tuple[str, tf.Variable]]:
+        """(name, variable) pairs in creation order."""
+        return list(self._variables.items())
+
+    def get(self, name: str) -> tf.Variable:
+        """The variable called ``name``."""
+        return self._variables[name]
+
+    def name_of(self, variable) -> str | None:
+        """The store's name for a variable (Keras or TensorFlow), or None."""
+        return self._by_id.get(id(unwrap(variable)))
+
+    def add(self, name: str, variable: tf.Variable, mode: str = "") -> None:
+        """Adds a variable the Estimator created itself (the global step)."""
+        self._variables[name] = variable
+        self._by_id[id(variable)] = name
+        self.created_in[name] = mode
+
+    def checkpointed(self) -> dict[str, tf.Variable]:
+        """The variables that checkpoints hold: all but metric (local) variables."""
+        return {
+            name: var
+            for name, var in self._variables.items()
+            if name not in self.local_names
+        }
+
+    def mark_local(self, metric) -> None:
+        """Marks a metric's variables as local: reset per evaluation, never saved."""
+        for variable in getattr(metric, "variables", []):
+            name = self.name_of(variable)
+            if name is not None:
+                self.local_names.add(name)
+
+    @contextlib.contextmanager
+    def building(self, mode: str) -> Iterator[None]:
+        """While active, requests for unknown variables create them (for ``mode``)."""
+        self._mode = mode
+        try:
+            yield
+        finally:
+            self._mode = None
+
+    def call(self, fn: Callable, *args, **kwargs):
+        """Calls ``fn`` (a model_fn wrapper) with its variables taken from the store."""
+        replica_id = _replica_id()
+        if replica_id == 0:
+            self._sequence0 = []
+        self._local.call = _Call(replica_id, tf.get_current_name_scope())
+        uids = _fresh_keras_uids()
+        try:
+            with tf.variable_creator_scope(self._creator):
+                return fn(*args, **kwargs)
+        finally:
+            _restore_keras_uids(uids)
+            self._local.call = None
+
+    def _creator(self, next_creator, **kwargs):
+        if self._creating:
+            return next_creator(**kwargs)
+        call = getattr(self._local, "call", None)
+        if call is None:
+            return next_creator(**kwargs)
+        name = self._request_name(call, kwargs)
+        variable = self._variables.get(name)
+        if variable is None:
+            if self._mode is None:
+                raise EstimatorSpecError(
+                    f"model_fn asked for a new variable {name!r} in a later call than "
+                    "the one that built the model. A model_fn must create the same "
+                    "variables, with the same names, every time it is called in a "
+                    "mode; give layers explicit names if their creation depends on "
+                    "Python state."
+                )
+            self._pending.setdefault(name, kwargs)
+            tf.distribute.get_replica_context().merge_call(self._create_pending)
+            variable = self._variables[name]
+        return variable
+
+    def _request_name(self, call: _Call, kwargs: dict) -> str:
+        index = call.index
+        call.index += 1
+        if call.replica_id > 0 and index < len(self._sequence0):
+            return self._sequence0[index]
+        base = _base_name(call, kwargs)
+        count = call.seen[base]
+        call.seen[base] += 1
+        name = base if count == 0 else f"{base}_{count}"
+        if call.replica_id == 0:
+            self._sequence0.append(name)
+        return name
+
+    def _create_pending(self, strategy=None):
+        for name, kwargs in list(self._pending.items()):
+            del self._pending[name]
+            if name in self._variables:
+                continue
+            variable = self._make(name, kwargs)
+            self.add(name, variable, self._mode or "")
+
+    def _make(self, name: str, kwargs: dict) -> tf.Variable:
+        initial_value = kwargs.get("initial_value")
+        if tf.is_tensor(initial_value) and not isinstance(initial_value, tf.Variable):
+            static = tf.get_static_value(initial_value)
+            if static is None:
+                raise EstimatorSpecError(
+                    f"variable {name!r} is initialized from a tensor computed in the "
+                    "model_fn; create it from an initializer instead (a callable, "
+                    "as Keras layers and add_weight do), e.g. "
+                    "tf.Variable(lambda: tf.random.normal([3]), name=...)."
+                )
+            initial_value = static
+        arguments = {
+            "initial_value": initial_value,
+            "trainable": kwargs.get("trainable"),
+            "name": name,
+            "dtype": kwargs.get("dtype"),
+            "shape": kwargs.get("shape"),
+            "constraint": kwargs.get("constraint"),
+            "synchronization": kwargs.get("synchronization")
+            or tf.VariableSynchronization.AUTO,
+            "aggregation": kwargs.get("aggregation") or tf.VariableAggregation.NONE,
+        }
+        if arguments["trainable"] is None:
+            arguments["trainable"] = (
+                arguments["synchronization"] != tf.VariableSynchronization.ON_READ
+            )
+        self._creating = True
+        try:
+            with tf.init_scope(), _root_name_scope(), self.strategy.scope():
+                return tf.Variable(**arguments)
+        finally:
+            self._creating = False
+
+
+def _base_name(call: _Call, kwargs: dict) -> str:
+    name = (kwargs.get("name") or "Variable").split(":")[0]
+    if "/" in name:
+        return _REPLICA_SCOPE.sub("", name)
+    keras_path = _keras_path()
+    if keras_path:
+        return f"{keras_path}/{name}"
+    scope = tf.get_current_name_scope()
+    if call.base_scope and scope.startswith(call.base_scope):
+        scope = scope[len(call.base_scope) :].lstrip("/")
+    scope = _REPLICA_SCOPE.sub("", scope)
+    return f"{scope}/{name}" if scope else name
+
+
+def _replica_id() -> int:
+    context = tf.distribute.get_replica_context()
+    if context is None:
+        return 0
+    value = tf.get_static_value(context.replica_id_in_sync_group)
+    return int(value) if value is not None else 0
+
+
+def _keras_path() -> str:
+    from keras.src.backend.common.name_scope import current_path
+
+    return current_path()
+
+
+def _fresh_keras_uids():
+    from keras.src.backend.common import global_state
+
+    saved = global_state.get_global_attribute("object_name_uids")
+    global_state.set_global_attribute("object_name_uids", collections.defaultdict(int))
+    return saved
+
+
+def _restore_keras_uids(saved) -> None:
+    from keras.src.backend.common import global_state
+
+    global_state.set_global_attribute("object_name_uids", saved)
+
+
+def _root_name_scope():
+    # The variable's own name is its full store name; the caller's scope would
+    # repeat it (and Keras optimizers derive slot names from it).
+    return tf.compat.v1.name_scope(None)
