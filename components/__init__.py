@@ -12,5 +12,6 @@ Example:
 from components.example_validator import ExampleValidator
 from components.schema_gen import SchemaGen
 from components.statistics_gen import StatisticsGen
+from components.transform import Transform
 
-__all__ = ["ExampleValidator", "SchemaGen", "StatisticsGen"]
+__all__ = ["ExampleValidator", "SchemaGen", "StatisticsGen", "Transform"]

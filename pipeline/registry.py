@@ -49,6 +49,7 @@ _BUILTIN_COMPONENTS: dict[str, str] = {
     "StatisticsGen": "components.statistics_gen:StatisticsGen",
     "SchemaGen": "components.schema_gen:SchemaGen",
     "ExampleValidator": "components.example_validator:ExampleValidator",
+    "Transform": "components.transform:Transform",
 }
 
 _artifact_types: dict[str, type] = {}
