@@ -11,6 +11,7 @@ What changes inside a model_fn, and why, is in ``docs/estimator.md``.
 """
 
 from components.trainer.estimator import export
+from components.trainer.estimator.distribution import start_server
 from components.trainer.estimator.errors import (
     CheckpointMismatchError,
     EstimatorError,
@@ -64,5 +65,6 @@ __all__ = [
     "TrainSpec",
     "WarmStartSettings",
     "export",
+    "start_server",
     "train_and_evaluate",
 ]

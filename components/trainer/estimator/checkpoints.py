@@ -19,12 +19,15 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 import time
 
 import numpy as np
 import tensorflow as tf
 
-from components.trainer.estimator.errors import CheckpointMismatchError
+from components.trainer.estimator.errors import CheckpointMismatchError, EstimatorError
 from components.trainer.estimator.variables import VariableStore
 
 logger = logging.getLogger(__name__)
@@ -221,6 +224,61 @@ class CheckpointSaver:
         path = self._manager.save(checkpoint_number=step)
         logger.info("Saved checkpoint for step %s: %s", step, path)
         return path
+
+
+def path_for_step(model_dir: str, step: int) -> str:
+    """The path ``CheckpointSaver`` gives the checkpoint of ``step`` in model_dir."""
+    return os.path.join(model_dir, f"{CHECKPOINT_NAME}-{step}")
+
+
+def write_and_discard(store: VariableStore, step: int) -> None:
+    """Writes a checkpoint to a temporary directory and deletes it (non-chief workers).
+
+    Under MultiWorkerMirroredStrategy every worker must take part in each save
+    (reading a variable may be a collective operation); only the chief's copy is
+    kept.
+    """
+    directory = tempfile.mkdtemp(prefix=f"estimator-worker-ckpt-{step}-")
+    try:
+        tf.train.Checkpoint(variables=store.checkpointed()).write(
+            os.path.join(directory, CHECKPOINT_NAME)
+        )
+        logger.info(
+            "Wrote the step %s checkpoint to %s (not the chief: deleted)",
+            step,
+            directory,
+        )
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def wait_for_checkpoint(
+    model_dir: str, step: int, timeout_secs: float, poll_secs: float = 0.05
+) -> str:
+    """Waits until the chief's checkpoint of ``step`` can be read; returns its path.
+
+    Raises:
+        EstimatorError: It did not appear within ``timeout_secs``.
+    """
+    path = path_for_step(model_dir, step)
+    deadline = time.monotonic() + timeout_secs
+    logged = False
+    while True:
+        latest = latest_checkpoint(model_dir)
+        if latest is not None and os.path.basename(latest) == os.path.basename(path):
+            return latest
+        if tf.io.gfile.exists(path + ".index"):
+            return path
+        if time.monotonic() > deadline:
+            raise EstimatorError(
+                f"Waited {timeout_secs:.0f} s for the chief's checkpoint {path}, which "
+                "did not appear. Every worker needs model_dir on storage they all see "
+                "(RunConfig(session_creation_timeout_secs=...) sets the wait)."
+            )
+        if not logged:
+            logger.info("Waiting for the chief's checkpoint %s", path)
+            logged = True
+        time.sleep(poll_secs)
 
 
 class SaveSchedule:

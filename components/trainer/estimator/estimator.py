@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from components.trainer.estimator import checkpoints, warm_starting
+from components.trainer.estimator import checkpoints, distribution, warm_starting
 from components.trainer.estimator.errors import (
     EstimatorSpecError,
     NanLossDuringTrainingError,
@@ -163,12 +163,13 @@ class Estimator:
         strategy = self._strategy(mode)
         runtime = self._runtimes.get(id(strategy))
         if runtime is None:
+            local = distribution.cluster_kind(strategy) == distribution.LOCAL
             runtime = Runtime(
                 self._model_fn,
                 self._params,
                 self._config,
                 strategy,
-                summary_dir=self.model_dir,
+                summary_dir=self.model_dir if local or self._config.is_chief else None,
             )
             runtime.saver = checkpoints.CheckpointSaver(
                 runtime.store,
@@ -178,6 +179,41 @@ class Estimator:
             )
             self._runtimes[id(strategy)] = runtime
         return runtime
+
+    def _writes_outputs(self, runtime: Runtime) -> bool:
+        # On a cluster only the chief writes summaries and exports.
+        return runtime.cluster == distribution.LOCAL or self._config.is_chief
+
+    def _latest_for(self, mode: str) -> str | None:
+        """The checkpoint a call starts from: on a multi-worker cluster, the chief's.
+
+        Every worker must start from the same checkpoint, and a worker may not see
+        the chief's newest one yet (it may still be writing it, or storage may lag):
+        the chief shares its newest step and the others wait until it is readable.
+        """
+        strategy = self._strategy(mode)
+        if distribution.cluster_kind(strategy) != distribution.MULTI_WORKER:
+            return self.latest_checkpoint()
+        runtime = self._runtime(mode)
+        latest = self.latest_checkpoint()
+        step = checkpoints.checkpoint_step(latest) + 1 if latest else 0
+        chief_step, _ = runtime.sync.agree(step, self._config.is_chief)
+        if chief_step == 0:
+            return None
+        if self._config.is_chief:
+            return latest
+        return checkpoints.wait_for_checkpoint(
+            self.model_dir,
+            chief_step - 1,
+            self._config.session_creation_timeout_secs,
+        )
+
+    def _agree_with_chief(self, value: int) -> int:
+        # The chief's value on every worker of a multi-worker cluster.
+        runtime = self._runtime(ModeKeys.TRAIN)
+        if runtime.sync is None:
+            return value
+        return runtime.sync.agree(value, self._config.is_chief)[0]
 
     # ------------------------------------------------------------ train
 
@@ -217,7 +253,7 @@ class Estimator:
         for name, value in (("steps", steps), ("max_steps", max_steps)):
             if value is not None and value <= 0:
                 raise EstimatorSpecError(f"train({name}={value}): must be > 0.")
-        latest = self.latest_checkpoint()
+        latest = self._latest_for(ModeKeys.TRAIN)
         if max_steps is not None and latest is not None:
             if checkpoints.checkpoint_step(latest) >= max_steps:
                 logger.info(
@@ -233,7 +269,12 @@ class Estimator:
     ):
         runtime = self._runtime(ModeKeys.TRAIN)
         data = make_input(
-            input_fn, ModeKeys.TRAIN, runtime.strategy, self._params, self._config
+            input_fn,
+            ModeKeys.TRAIN,
+            runtime.strategy,
+            self._params,
+            self._config,
+            runtime.coordinator,
         )
         runtime.prepare(ModeKeys.TRAIN, data.element_spec, latest)
         if latest is None and runtime.synced_with == INITIAL and self._warm_start:
@@ -272,7 +313,7 @@ class Estimator:
         """
         if steps is not None and steps <= 0:
             raise EstimatorSpecError(f"evaluate(steps={steps}): must be > 0 or None.")
-        checkpoint = checkpoint_path or self.latest_checkpoint()
+        checkpoint = checkpoint_path or self._latest_for(ModeKeys.EVAL)
         if checkpoint is None:
             logger.info(
                 "Could not find trained model in model_dir: %s, running "
@@ -281,7 +322,12 @@ class Estimator:
             )
         runtime = self._runtime(ModeKeys.EVAL)
         data = make_input(
-            input_fn, ModeKeys.EVAL, runtime.strategy, self._params, self._config
+            input_fn,
+            ModeKeys.EVAL,
+            runtime.strategy,
+            self._params,
+            self._config,
+            runtime.coordinator,
         )
         runtime.prepare(ModeKeys.EVAL, data.element_spec, checkpoint)
         hooks = list(hooks or []) + list(
@@ -304,7 +350,8 @@ class Estimator:
             time.monotonic() - started,
             ", ".join(f"{k} = {v}" for k, v in sorted(results.items())),
         )
-        self._write_eval_summaries(results, step, name)
+        if self._writes_outputs(runtime):
+            self._write_eval_summaries(results, step, name)
         return results
 
     def _eval_dir(self, name: str | None) -> str:
@@ -347,7 +394,7 @@ class Estimator:
         Yields:
             A dict (or array) per example, or per batch.
         """
-        checkpoint = checkpoint_path or self.latest_checkpoint()
+        checkpoint = checkpoint_path or self._latest_for(ModeKeys.PREDICT)
         if checkpoint is None:
             logger.info(
                 "Could not find trained model in model_dir: %s, running "
@@ -356,7 +403,12 @@ class Estimator:
             )
         runtime = self._runtime(ModeKeys.PREDICT)
         data = make_input(
-            input_fn, ModeKeys.PREDICT, runtime.strategy, self._params, self._config
+            input_fn,
+            ModeKeys.PREDICT,
+            runtime.strategy,
+            self._params,
+            self._config,
+            runtime.coordinator,
         )
         runtime.prepare(ModeKeys.PREDICT, data.element_spec, checkpoint)
         keys = [predict_keys] if isinstance(predict_keys, str) else predict_keys
@@ -442,18 +494,30 @@ class _TrainingLoop:
         self.stop = False
 
     def save(self, step: int) -> None:
-        if not self.config.is_chief:
+        sync, chief = self.runtime.sync, self.config.is_chief
+        if sync is None and not chief:
             return
-        for listener in self.listeners:
-            listener.before_save(None, step)
-        path = self.runtime.saver.save(step)
+        stop = False
+        if chief:
+            for listener in self.listeners:
+                listener.before_save(None, step)
+            path = self.runtime.saver.save(step)
+        else:
+            checkpoints.write_and_discard(self.runtime.store, step)
+            path = checkpoints.path_for_step(self.config.model_dir, step)
+        if sync is not None:
+            sync.barrier()
         self.runtime.synced_with = path
         self.schedule.saved(step)
-        for listener in self.listeners:
-            if listener.after_save(None, step):
-                self.stop = True
+        if chief:
+            for listener in self.listeners:
+                if listener.after_save(None, step):
+                    stop = True
         if self.on_save is not None and self.on_save(path, step):
-            self.stop = True
+            stop = True
+        if sync is not None:
+            stop = sync.agree(0, chief, stop)[1]
+        self.stop = self.stop or stop
 
     def run(self, dataset, steps, max_steps, latest) -> None:
         runtime, config = self.runtime, self.config
@@ -491,9 +555,16 @@ class _TrainingLoop:
                     hook.after_run(context, values)
                 if log_every and done and step - log_step >= log_every:
                     log_time, log_step = self._log(loss, step, log_time, log_step)
-                if self.schedule.due(step):
+                save_due, stop = self.schedule.due(step), context.stop_requested
+                if self.runtime.sync is not None:
+                    # The chief's clock decides time-based saves; any worker's
+                    # hooks may stop. Workers that part ways would hang.
+                    save_due, stop = self.runtime.sync.agree(
+                        int(save_due), self.config.is_chief, stop
+                    )
+                if save_due:
                     self.save(step)
-                if done < chunk or context.stop_requested:
+                if done < chunk or stop:
                     break
         except BaseException:
             self._close()
@@ -507,7 +578,7 @@ class _TrainingLoop:
         self._close()
 
     def _chunk(self, step: int, last: int | None, log_every: int) -> int:
-        chunk = self.config.steps_per_loop
+        chunk = self.runtime.steps_per_run
         if last is not None:
             chunk = min(chunk, last - step)
         until_save = self.schedule.steps_until_due(step)

@@ -26,7 +26,9 @@ from typing import Any
 
 import tensorflow as tf
 
+from components.trainer.estimator.distribution import PerWorkerInput
 from components.trainer.estimator.errors import EstimatorSpecError
+from components.trainer.estimator.model_fn import ModeKeys
 
 _VALID_INPUT_FN_ARGS = {"mode", "params", "config", "input_context"}
 
@@ -101,8 +103,25 @@ def make_input(
     strategy: tf.distribute.Strategy,
     params: dict,
     config: Any,
+    coordinator: Any = None,
 ) -> Input:
-    """Builds the (distributed) dataset of one train, evaluate or predict call."""
+    """Builds the (distributed) dataset of one train, evaluate or predict call.
+
+    With a ``ClusterCoordinator`` (ParameterServerStrategy), training input is a
+    dataset per worker (``distribution.PerWorkerInput``); evaluation and prediction
+    read a dataset on the chief.
+    """
+    if coordinator is not None:
+        if mode == ModeKeys.TRAIN:
+
+            def make_dataset(input_context):
+                return call_input_fn(input_fn, mode, params, config, input_context)
+
+            per_worker = PerWorkerInput(coordinator, make_dataset)
+            return Input(per_worker, per_worker.element_spec)
+        context = tf.distribute.InputContext(1, 0, 1)
+        dataset = call_input_fn(input_fn, mode, params, config, context)
+        return Input(dataset, dataset.element_spec)
     if not tf.distribute.has_strategy() and strategy is tf.distribute.get_strategy():
         context = tf.distribute.InputContext(1, 0, 1)
         dataset = call_input_fn(input_fn, mode, params, config, context)

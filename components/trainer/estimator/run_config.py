@@ -2,8 +2,9 @@
 
 The argument names and defaults are tf.estimator's. Arguments with no TF2 meaning
 (``session_config``, ``device_fn``, ``protocol``, ``experimental_*``,
-``session_creation_timeout_secs``, ``checkpoint_save_graph_def``) are accepted and
-ignored, so that configs move unchanged. One addition: ``steps_per_loop``, the
+``checkpoint_save_graph_def``) are accepted and ignored, so that configs move
+unchanged. ``TF_CONFIG`` is read for the task (``task_type``, ``task_id``,
+``is_chief``) as tf.estimator read it; the strategy reads it for the cluster. One addition: ``steps_per_loop``, the
 number of training steps run inside one ``tf.function`` call (like Keras'
 ``steps_per_execution``).
 
@@ -79,7 +80,9 @@ class RunConfig:
         protocol: Ignored.
         experimental_distribute: Ignored.
         experimental_max_worker_delay_secs: Ignored.
-        session_creation_timeout_secs: Ignored.
+        session_creation_timeout_secs: How long a non-chief worker of a
+            MultiWorkerMirroredStrategy cluster waits for the chief's checkpoint
+            to become readable before it fails (tf.estimator's wait for a session).
         checkpoint_save_graph_def: Ignored (object-based checkpoints hold no graph).
 
     Raises:

@@ -13,6 +13,9 @@ in place:
   model_fn again; every variable request is answered from the store.
 * ``synced_with`` is the checkpoint the variables currently equal; a call that must
   start from another checkpoint restores it first (and never restores otherwise).
+* on a cluster (``distribution.py``): under MultiWorkerMirroredStrategy ``sync``
+  lets the workers agree; under ParameterServerStrategy ``train`` schedules the
+  steps on the workers through the chief's ``ClusterCoordinator``.
 
 Example:
     >>> def model_fn(features, labels, mode):
@@ -35,7 +38,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from components.trainer.estimator import checkpoints
+from components.trainer.estimator import checkpoints, distribution
 from components.trainer.estimator.errors import EstimatorSpecError
 from components.trainer.estimator.inputs import batch_size, split_element
 from components.trainer.estimator.model_fn import (
@@ -46,13 +49,18 @@ from components.trainer.estimator.model_fn import (
 )
 from components.trainer.estimator.run_config import RunConfig
 from components.trainer.estimator.summaries import write_scalar
-from components.trainer.estimator.variables import VariableStore, unwrap
+from components.trainer.estimator.variables import (
+    VariableStore,
+    local_replica_id,
+    unwrap,
+)
 
 logger = logging.getLogger(__name__)
 
 INITIAL = "<initial values>"
 DIRTY = "<changed since the last checkpoint>"
 
+_SCHEDULED_PER_WORKER = 4
 _ASSIGN_OPS = {"AssignAddVariableOp", "AssignVariableOp", "AssignSubVariableOp"}
 
 
@@ -89,6 +97,13 @@ class Runtime:
         self.config = config
         self.strategy = strategy
         self.store = VariableStore(strategy)
+        self.cluster = distribution.cluster_kind(strategy)
+        self.sync = None
+        self.coordinator = None
+        if self.cluster == distribution.MULTI_WORKER:
+            self.sync = distribution.WorkerSync(strategy)
+        elif self.cluster == distribution.PARAMETER_SERVER:
+            self.coordinator = tf.distribute.coordinator.ClusterCoordinator(strategy)
         _keep_keras_losses_local()
         with strategy.scope():
             self.global_step = tf.Variable(
@@ -105,8 +120,22 @@ class Runtime:
         self._writer = None
         self._eval_metrics: dict[str, Any] = {}
         self._train_loop = tf.function(self._train_loop_fn)
+        self._scheduled_loop = tf.function(self._scheduled_loop_fn)
         self._eval_loop = tf.function(self._eval_loop_fn)
         self._predict_step = tf.function(self._predict_step_fn)
+
+    @property
+    def steps_per_run(self) -> int:
+        """The most training steps one ``train`` call runs (one hook *run*).
+
+        ``steps_per_loop``; under ParameterServerStrategy, enough scheduled
+        functions to keep every worker busy between the chief's joins
+        (``_SCHEDULED_PER_WORKER`` functions of ``steps_per_loop`` steps each).
+        """
+        steps = self.config.steps_per_loop
+        if self.coordinator is not None:
+            steps *= len(self.coordinator._cluster.workers) * _SCHEDULED_PER_WORKER
+        return steps
 
     # ----------------------------------------------------------------- building
 
@@ -154,7 +183,11 @@ class Runtime:
         def build(element):
             return self.strategy.run(lambda e: replica_fn(e, specs), args=(element,))
 
-        with self.store.building(mode), self.strategy.scope():
+        with (
+            self.store.building(mode),
+            self.strategy.scope(),
+            distribution.running_on_chief(self.strategy),
+        ):
             concrete = tf.function(build).get_concrete_function(element_spec)
         self._refuse_outside_variables(concrete, mode)
         built = _Built(spec=specs[0])
@@ -235,7 +268,7 @@ class Runtime:
             spec = self._model_fn_call(features, labels, ModeKeys.TRAIN)
         optimizer, var_list = _optimizer_and_vars(spec.train_op)
         if optimizer is None:
-            if self.strategy.num_replicas_in_sync > 1 and _replica_index() == 0:
+            if self.strategy.num_replicas_in_sync > 1 and local_replica_id() == 0:
                 logger.warning(
                     "The model_fn applies its own gradients under %d replicas: it "
                     "must divide the loss by num_replicas_in_sync before taking "
@@ -264,29 +297,25 @@ class Runtime:
         return spec
 
     def _trainable_read(self, tape) -> list:
-        watched = set()
+        watched, outside = set(), []
         for variable in tape.watched_variables():
-            watched.add(id(variable))
+            name = self.store.name_of(variable)
             container = getattr(variable, "_distributed_container", None)
-            if container is not None:
-                watched.add(id(container()))
-        ordered = [v for _, v in self.store.items() if id(v) in watched and v.trainable]
-        known = {id(v) for v in ordered}
-        ordered += [
-            unwrap(v)
-            for v in tape.watched_variables()
-            if id(v) not in known
-            and getattr(v, "_distributed_container", None) is None
-            and self.store.name_of(v) is None
-        ]
-        return ordered
+            if name is None and container is not None:
+                name = self.store.name_of(container())
+            if name is not None:
+                watched.add(name)
+            elif container is None:
+                outside.append(unwrap(variable))
+        ordered = [v for name, v in self.store.items() if name in watched]
+        return [v for v in ordered if v.trainable] + outside
 
     def _eval_replica(self, element, specs: list | None = None):
         features, labels = split_element(element)
         spec = self.call_model_fn(features, labels, ModeKeys.EVAL)
         if specs is not None and not specs:
             specs.append(spec)
-        if _replica_index() == 0:
+        if local_replica_id() == 0:
             self._eval_metrics = dict(spec.eval_metric_ops)
         loss = tf.cast(spec.loss, tf.float32)
         count = batch_size(features, labels)
@@ -342,10 +371,58 @@ class Runtime:
         """Runs up to ``steps`` training steps; returns (last loss, steps run, step).
 
         One device-to-host transfer per call: Python waits for the loop once.
+        Under ParameterServerStrategy the steps run on the workers, in scheduled
+        functions of up to ``steps_per_loop`` steps each.
         """
+        if self.coordinator is not None:
+            return self._train_scheduled(iterator, steps)
         loss, done, step = self._train_loop(iterator, tf.constant(steps))
         loss, done, step = (t.numpy() for t in (loss, done, step))
         return float(loss), int(done), int(step)
+
+    def _scheduled_loop_fn(self, iterator, steps):
+        counts_steps = self.built[ModeKeys.TRAIN].model_fn_counts_steps
+        loss_sum = tf.constant(0.0)
+        done = tf.constant(0)
+        while done < steps:
+            optional = iterator.get_next_as_optional()
+            if not optional.has_value():
+                break
+            loss_sum += self._train_step(optional.get_value(), counts_steps)
+            done += 1
+        return loss_sum, done
+
+    def _train_scheduled(self, iterator, steps: int):
+        # Each step adds 1 to the global step on the parameter servers (an atomic
+        # AssignAdd); a function re-run after a worker failure counts its steps
+        # again, so the step read afterwards is the truth, not the steps asked for.
+        per_call = self.config.steps_per_loop
+        results = []
+        while steps > 0:
+            n = min(per_call, steps)
+            results.append(
+                self.coordinator.schedule(
+                    self._scheduled_loop, args=(iterator, tf.constant(n))
+                )
+            )
+            steps -= n
+        self.coordinator.join()
+        fetched = [tuple(r.fetch()) for r in results]
+        done = sum(int(d) for _, d in fetched)
+        loss = sum(float(s) for s, _ in fetched) / done if done else float("nan")
+        step = int(self.global_step.numpy())
+        # The steps ran on the workers: the chief writes the run's mean loss when
+        # the run crossed a summary step.
+        writer, every = self.writer(), self.config.save_summary_steps or 0
+        if (
+            writer is not None
+            and every
+            and done
+            and step // every > (step - done) // every
+        ):
+            with writer.as_default(step=step):
+                write_scalar("loss", loss)
+        return loss, done, step
 
     def _eval_loop_fn(self, iterator, max_steps):
         total = tf.constant(0.0, tf.float64)
@@ -371,9 +448,10 @@ class Runtime:
         """One evaluation: resets the metrics, runs, returns (results, batches)."""
         for metric in self.built[ModeKeys.EVAL].spec.eval_metric_ops.values():
             _reset(metric)
-        loss, results, done = self._eval_loop(
-            iterator, tf.constant(-1 if steps is None else steps, tf.int64)
-        )
+        with distribution.running_on_chief(self.strategy):
+            loss, results, done = self._eval_loop(
+                iterator, tf.constant(-1 if steps is None else steps, tf.int64)
+            )
         out = {"loss": loss.numpy().astype("float32")}
         for name, value in results.items():
             out[name] = tf.nest.map_structure(lambda t: t.numpy(), value)
@@ -388,7 +466,9 @@ class Runtime:
 
     def predict_batch(self, element):
         """Predictions for one (distributed) batch, as numpy."""
-        return tf.nest.map_structure(lambda t: t.numpy(), self._predict_step(element))
+        with distribution.running_on_chief(self.strategy):
+            predictions = self._predict_step(element)
+        return tf.nest.map_structure(lambda t: t.numpy(), predictions)
 
 
 _LOCAL_LOSSES = threading.local()
@@ -410,6 +490,9 @@ def _keep_keras_losses_local() -> None:
 
     scale = loss_module.scale_loss_for_distribution
 
+    # Plain Python run at trace time. Under ParameterServerStrategy AutoGraph once
+    # converted it, and its converted copy failed with NameError on `scale`.
+    @tf.autograph.experimental.do_not_convert
     def scale_unless_in_model_fn(value):
         if getattr(_LOCAL_LOSSES, "active", False):
             return value
@@ -449,11 +532,3 @@ def _reset(metric) -> None:
             "metric objects the Estimator can reset before each evaluation."
         )
     reset()
-
-
-def _replica_index() -> int:
-    context = tf.distribute.get_replica_context()
-    if context is None:
-        return 0
-    value = tf.get_static_value(context.replica_id_in_sync_group)
-    return int(value) if value is not None else 0

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 from components.trainer.estimator import checkpoints
 from components.trainer.estimator.errors import EstimatorSpecError
 from components.trainer.estimator.exporters import Exporter
+from components.trainer.estimator.model_fn import ModeKeys
 
 logger = logging.getLogger(__name__)
 
@@ -107,10 +108,15 @@ class _Evaluator:
             return False
         final = max_steps is not None and step >= max_steps
         throttle = self.spec.throttle_secs or 0
-        if self.last_time is not None and time.monotonic() - self.last_time < throttle:
-            if not final:
-                return False
-        self.evaluate(checkpoint_path, final=final)
+        due = (
+            final
+            or self.last_time is None
+            or time.monotonic() - self.last_time >= throttle
+        )
+        # On a multi-worker cluster every worker evaluates, when the chief's clock
+        # says so.
+        if self.estimator._agree_with_chief(int(due)):
+            self.evaluate(checkpoint_path, final=final)
         return False
 
     def evaluate(self, checkpoint_path: str, final: bool) -> None:
@@ -124,6 +130,8 @@ class _Evaluator:
         )
         self.last_step = self.result["global_step"]
         self.export_results = []
+        if not self.estimator._writes_outputs(self.estimator._runtime(ModeKeys.TRAIN)):
+            return
         for exporter in self.exporters:
             path = os.path.join(self.estimator.model_dir, "export", exporter.name)
             self.export_results.append(
@@ -160,7 +168,7 @@ def train_and_evaluate(estimator, train_spec: TrainSpec, eval_spec: EvalSpec):
             f"TrainSpec(max_steps={train_spec.max_steps}): must be > 0 or None."
         )
     evaluator = _Evaluator(estimator, eval_spec)
-    latest = estimator.latest_checkpoint()
+    latest = estimator._latest_for(ModeKeys.TRAIN)
     start_step = checkpoints.checkpoint_step(latest) if latest else 0
     if train_spec.max_steps is None or start_step < train_spec.max_steps:
         estimator._train(
@@ -174,7 +182,7 @@ def train_and_evaluate(estimator, train_spec: TrainSpec, eval_spec: EvalSpec):
                 path, step, start_step, train_spec.max_steps
             ),
         )
-    final = estimator.latest_checkpoint()
+    final = estimator._latest_for(ModeKeys.TRAIN)
     if evaluator.last_step != checkpoints.checkpoint_step(final):
         evaluator.evaluate(final, final=True)
     return evaluator.result, evaluator.export_results

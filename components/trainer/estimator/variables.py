@@ -99,6 +99,12 @@ class VariableStore:
         """Adds a variable the Estimator created itself (the global step)."""
         self._variables[name] = variable
         self._by_id[id(variable)] = name
+        # ParameterServerStrategy wraps the variable on the ps (CachingVariable,
+        # AggregatingVariable); traced functions capture the one inside.
+        inner = getattr(variable, "_v", None)
+        while isinstance(inner, tf.Variable):
+            self._by_id[id(inner)] = name
+            inner = getattr(inner, "_v", None)
         self.created_in[name] = mode
 
     def checkpointed(self) -> dict[str, tf.Variable]:
@@ -127,7 +133,7 @@ class VariableStore:
 
     def call(self, fn: Callable, *args, **kwargs):
         """Calls ``fn`` (a model_fn wrapper) with its variables taken from the store."""
-        replica_id = _replica_id()
+        replica_id = local_replica_id()
         if replica_id == 0:
             self._sequence0 = []
         self._local.call = _Call(replica_id, tf.get_current_name_scope())
@@ -231,12 +237,21 @@ def _base_name(call: _Call, kwargs: dict) -> str:
     return f"{scope}/{name}" if scope else name
 
 
-def _replica_id() -> int:
+def local_replica_id() -> int:
+    """The replica's index among this worker's replicas (0 outside replicas).
+
+    ``replica_id_in_sync_group`` counts over all workers under
+    MultiWorkerMirroredStrategy (worker 1's first replica is 1 on one device per
+    worker); per-process bookkeeping needs the local index.
+    """
     context = tf.distribute.get_replica_context()
     if context is None:
         return 0
     value = tf.get_static_value(context.replica_id_in_sync_group)
-    return int(value) if value is not None else 0
+    if not value:
+        return 0
+    local_replicas = len(context.strategy.extended.worker_devices)
+    return int(value) % local_replicas
 
 
 def _keras_path() -> str:
