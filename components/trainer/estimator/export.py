@@ -132,6 +132,7 @@ class ReceiverSignature:
     features_fn: Any
     features_spec: Any
     feed_order: list[str]
+    module: Any = None  # what the features_fn uses (e.g. transform tables); saved along
 
     def features(self, inputs: dict):
         """The features for a dict of receiver tensors."""
@@ -139,12 +140,21 @@ class ReceiverSignature:
 
 
 def receiver_signature(serving_input_receiver_fn: Callable) -> ReceiverSignature:
-    """Runs a receiver fn in a v1 graph and prunes it to inputs -> features."""
+    """Makes a receiver fn TF2: input specs and a function from inputs to features.
+
+    A TF2-native receiver fn (one with ``receiver_tensors_spec``, as
+    ``components.input_fn`` builds) is called on the signature's tensors directly;
+    any other runs once in a v1 graph and is pruned to inputs -> features.
+    """
+    if hasattr(serving_input_receiver_fn, "receiver_tensors_spec"):
+        return _native_receiver_signature(serving_input_receiver_fn)
     captured = {}
 
     def build():
         receiver = serving_input_receiver_fn()
-        if not isinstance(receiver, ServingInputReceiver):
+        if not (
+            hasattr(receiver, "features") and hasattr(receiver, "receiver_tensors")
+        ):
             raise EstimatorSpecError(
                 "serving_input_receiver_fn must return export.ServingInputReceiver; "
                 f"got {type(receiver).__name__}."
@@ -164,6 +174,28 @@ def receiver_signature(serving_input_receiver_fn: Callable) -> ReceiverSignature
         lambda t: tf.type_spec_from_value(t), receiver.features
     )
     return ReceiverSignature(specs, features_fn, features_spec, feed_order)
+
+
+def _native_receiver_signature(receiver_fn: Callable) -> ReceiverSignature:
+    specs = dict(receiver_fn.receiver_tensors_spec)
+    feed_order = sorted(specs)
+
+    def features_fn(*tensors):
+        return receiver_fn(dict(zip(feed_order, tensors))).features
+
+    traced = tf.function(features_fn).get_concrete_function(
+        *[specs[name] for name in feed_order]
+    )
+    features_spec = tf.nest.map_structure(
+        tf.type_spec_from_value, traced.structured_outputs
+    )
+    return ReceiverSignature(
+        specs,
+        features_fn,
+        features_spec,
+        feed_order,
+        getattr(receiver_fn, "module", None),
+    )
 
 
 # ---------------------------------------------------------------- export outputs
@@ -335,6 +367,8 @@ def export_saved_model(
 
     root = tf.Module()
     root.model_variables = dict(runtime.store.checkpointed())
+    if receiver.module is not None:
+        root.receiver = receiver.module
     export_dir = _timestamped_dir(export_dir_base)
     temp_dir = os.path.join(
         os.path.dirname(export_dir), "temp-" + os.path.basename(export_dir)
