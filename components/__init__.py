@@ -9,9 +9,24 @@ Example:
     ['statistics']
 """
 
+from components.example_gen import (
+    CsvExampleGen,
+    ImportExampleGen,
+    ParquetExampleGen,
+    TfdsExampleGen,
+)
 from components.example_validator import ExampleValidator
 from components.schema_gen import SchemaGen
 from components.statistics_gen import StatisticsGen
 from components.transform import Transform
 
-__all__ = ["ExampleValidator", "SchemaGen", "StatisticsGen", "Transform"]
+__all__ = [
+    "CsvExampleGen",
+    "ExampleValidator",
+    "ImportExampleGen",
+    "ParquetExampleGen",
+    "SchemaGen",
+    "StatisticsGen",
+    "TfdsExampleGen",
+    "Transform",
+]

@@ -46,6 +46,10 @@ _BUILTIN_ARTIFACT_TYPES = {
 
 # The standard components join this table as later work adds them.
 _BUILTIN_COMPONENTS: dict[str, str] = {
+    "CsvExampleGen": "components.example_gen:CsvExampleGen",
+    "ImportExampleGen": "components.example_gen:ImportExampleGen",
+    "ParquetExampleGen": "components.example_gen:ParquetExampleGen",
+    "TfdsExampleGen": "components.example_gen:TfdsExampleGen",
     "StatisticsGen": "components.statistics_gen:StatisticsGen",
     "SchemaGen": "components.schema_gen:SchemaGen",
     "ExampleValidator": "components.example_validator:ExampleValidator",
