@@ -7,6 +7,9 @@ import pytest
 
 from pipeline import Examples, ExecutionContext
 
+# Imported by the TFDS tests only; collecting its doctests would import TFDS every run.
+collect_ignore = ["tiny_tfds.py"]
+
 DATA = pathlib.Path(__file__).resolve().parents[3].parent / "shared" / "data"
 TAXI = DATA / "chicago_taxi" / "data.csv"
 TITANIC = DATA / "titanic" / "train.csv"

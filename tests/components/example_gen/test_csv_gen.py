@@ -148,6 +148,7 @@ class TestSplits:
         for split in ("train", "eval"):
             assert records(first, split) == records(second, split)
 
+    @pytest.mark.slow  # starts two Beam worker processes
     def test_the_split_is_the_same_on_the_multi_processing_runner(self, run_gen):
         in_memory, _ = run_gen(CsvExampleGen, input_base=str(TAXI))
         processes, _ = run_gen(
