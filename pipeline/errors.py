@@ -7,7 +7,8 @@ Every error the framework raises is an ``MlpipeError``; the tree is::
     ├── ExecutionError         user code failed while a component ran (wraps the original)
     │   └── PipelineRunError   a run ended with failed components (names each of them)
     ├── MetadataStoreError     the metadata store cannot be opened, read or written
-    └── ArtifactStorageError   the artifact storage (pipeline root) cannot be used
+    ├── ArtifactStorageError   the artifact storage (pipeline root) cannot be used
+    └── InputDataError         input data cannot be read as examples (names file and line)
 
 Example:
     >>> from pipeline.errors import DefinitionError, MlpipeError
@@ -82,6 +83,11 @@ class MetadataStoreError(MlpipeError):
 
 class ArtifactStorageError(MlpipeError):
     """Artifacts cannot be written or read under the pipeline root."""
+
+
+class InputDataError(MlpipeError):
+    """The input cannot be turned into examples: too many bad rows, no rows at all,
+    or a corrupt file. The message names the file, the line and the reason."""
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -17,17 +17,12 @@ import dataclasses
 import json
 from typing import Any
 
-from pipeline import DefinitionError, MlpipeError
+from pipeline import DefinitionError, InputDataError
 
 BAD_ROWS_FOLDER = "bad_rows"
 BAD_ROWS_FILE = "bad_rows.jsonl"
 SHOWN = 5  # bad rows quoted in an error message
 _TEXT_LIMIT = 500
-
-
-class InputDataError(MlpipeError):
-    """The input cannot be turned into examples: too many bad rows, no rows at all,
-    or a corrupt file. The message names the file, the line and the reason."""
 
 
 @dataclasses.dataclass(frozen=True)
