@@ -508,8 +508,7 @@ class TestBadInput:
         assert done.code == 2
         assert (
             f"Cannot open the metadata store {store}: "
-            f"{tmp_path / 'plain.txt'} is a file, not a folder"
-            in done.err
+            f"{tmp_path / 'plain.txt'} is a file, not a folder" in done.err
         )
         assert (
             "Choose a writable location with --store, MLPIPE_STORE or MLPIPE_HOME"

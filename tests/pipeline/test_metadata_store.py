@@ -940,7 +940,9 @@ class TestOpening:
         (tmp_path / "file").write_text("not a folder")
         with pytest.raises(
             MetadataStoreError,
-            match=re.escape(f"{tmp_path}/file is a file, not a folder. Choose a writable"),
+            match=re.escape(
+                f"{tmp_path}/file is a file, not a folder. Choose a writable"
+            ),
         ):
             MetadataStore(tmp_path / "file" / "sub" / "metadata.sqlite")
         assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
