@@ -195,6 +195,13 @@ def _parse_annotation(
     if typing.get_origin(annotation) is Annotated:
         base = annotation.__origin__
         markers = tuple(m for m in annotation.__metadata__ if isinstance(m, _Marker))
+    if typing.get_origin(base) in (Union, types.UnionType):
+        # `Parameter[InputPath | None]`: the marker sits on a member of the union.
+        for member in typing.get_args(base):
+            if typing.get_origin(member) is Annotated:
+                markers += tuple(
+                    m for m in member.__metadata__ if isinstance(m, _Marker)
+                )
     if _INPUT in markers:
         if not _is_artifact_type(base):
             raise DefinitionError(

@@ -583,3 +583,28 @@ def test_parallelism_must_be_positive():
 
     with pytest.raises(DefinitionError, match="parallelism must be a whole number"):
         LocalRunner(parallelism=0)
+
+
+def test_optional_input_path_keeps_its_marker(tmp_path, store_url):
+    data = tmp_path / "data.csv"
+    data.write_text("x\n1\n")
+
+    @component
+    def maybe_read(out: Output[Artifact], source: Parameter[InputPath | None] = None):
+        CALLS.append("maybe_read")
+
+    assert maybe_read.spec.parameters["source"].input_path
+
+    def run(source):
+        node = maybe_read(source=source)
+        return Pipeline(
+            "maybe", [node], root=str(tmp_path / "r"), store=store_url
+        ).run()
+
+    run(None)
+    run(str(data))
+    run(str(data))
+    assert CALLS == ["maybe_read", "maybe_read"]
+    data.write_text("x\n1\n2\n")
+    run(str(data))
+    assert CALLS == ["maybe_read"] * 3
