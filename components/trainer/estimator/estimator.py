@@ -184,6 +184,29 @@ class Estimator:
         # On a cluster only the chief writes summaries and exports.
         return runtime.cluster == distribution.LOCAL or self._config.is_chief
 
+    def _prepared(self, mode: str, input_fn: Callable, checkpoint_path: str | None):
+        """The runtime restored for ``mode`` (from the newest checkpoint unless one is
+        named) and the input for it."""
+        checkpoint = checkpoint_path or self._latest_for(mode)
+        if checkpoint is None:
+            logger.info(
+                "Could not find trained model in model_dir: %s, running "
+                "initialization to %s.",
+                self.model_dir,
+                "evaluate" if mode == ModeKeys.EVAL else "predict",
+            )
+        runtime = self._runtime(mode)
+        data = make_input(
+            input_fn,
+            mode,
+            runtime.strategy,
+            self._params,
+            self._config,
+            runtime.coordinator,
+        )
+        runtime.prepare(mode, data.element_spec, checkpoint)
+        return runtime, data
+
     def _latest_for(self, mode: str) -> str | None:
         """The checkpoint a call starts from: on a multi-worker cluster, the chief's.
 
@@ -313,23 +336,7 @@ class Estimator:
         """
         if steps is not None and steps <= 0:
             raise EstimatorSpecError(f"evaluate(steps={steps}): must be > 0 or None.")
-        checkpoint = checkpoint_path or self._latest_for(ModeKeys.EVAL)
-        if checkpoint is None:
-            logger.info(
-                "Could not find trained model in model_dir: %s, running "
-                "initialization to evaluate.",
-                self.model_dir,
-            )
-        runtime = self._runtime(ModeKeys.EVAL)
-        data = make_input(
-            input_fn,
-            ModeKeys.EVAL,
-            runtime.strategy,
-            self._params,
-            self._config,
-            runtime.coordinator,
-        )
-        runtime.prepare(ModeKeys.EVAL, data.element_spec, checkpoint)
+        runtime, data = self._prepared(ModeKeys.EVAL, input_fn, checkpoint_path)
         hooks = list(hooks or []) + list(
             runtime.built[ModeKeys.EVAL].spec.evaluation_hooks
         )
@@ -394,23 +401,7 @@ class Estimator:
         Yields:
             A dict (or array) per example, or per batch.
         """
-        checkpoint = checkpoint_path or self._latest_for(ModeKeys.PREDICT)
-        if checkpoint is None:
-            logger.info(
-                "Could not find trained model in model_dir: %s, running "
-                "initialization to predict.",
-                self.model_dir,
-            )
-        runtime = self._runtime(ModeKeys.PREDICT)
-        data = make_input(
-            input_fn,
-            ModeKeys.PREDICT,
-            runtime.strategy,
-            self._params,
-            self._config,
-            runtime.coordinator,
-        )
-        runtime.prepare(ModeKeys.PREDICT, data.element_spec, checkpoint)
+        runtime, data = self._prepared(ModeKeys.PREDICT, input_fn, checkpoint_path)
         keys = [predict_keys] if isinstance(predict_keys, str) else predict_keys
         hooks = list(hooks or []) + list(
             runtime.built[ModeKeys.PREDICT].spec.prediction_hooks
