@@ -22,6 +22,10 @@ from pipeline.errors import MlpipeError
 class EstimatorError(MlpipeError):
     """The base of every error the Estimator raises on purpose."""
 
+    # AutoGraph re-raises an error from traced code as its own type only when the
+    # type is built like Exception; otherwise the user sees a StagingError.
+    __init__ = Exception.__init__
+
 
 class EstimatorSpecError(EstimatorError, ValueError):
     """A model_fn, an input_fn, an EstimatorSpec or an argument is not usable."""

@@ -53,9 +53,10 @@ class EstimatorSpec(collections.namedtuple("EstimatorSpec", _SPEC_FIELDS)):
 
     The fields and their order are tf.estimator's. What TF2 changes:
 
-    * ``train_op`` (required in TRAIN) is either a Keras optimizer, or a pair
-      ``(optimizer, var_list)`` — the Estimator then differentiates ``loss`` and
-      applies the gradients, scaling the loss for multi-replica strategies — or the
+    * ``train_op`` (required in TRAIN) is either a Keras optimizer, a pair
+      ``(optimizer, var_list)``, or a list of such pairs (one optimizer per part of
+      the model, as wide & deep uses) — the Estimator then differentiates ``loss``
+      and applies the gradients, scaling the loss for multi-replica strategies — or the
       value of the model_fn's own ``optimizer.apply_gradients(...)`` (the TF guide's
       GradientTape style; any tensor, op or variable; the model_fn then owns the
       gradients and their scaling).

@@ -266,8 +266,8 @@ class Runtime:
         # One store call: the optimizer's slots are created in the same scope.
         with tf.GradientTape() as tape:
             spec = self._model_fn_call(features, labels, ModeKeys.TRAIN)
-        optimizer, var_list = _optimizer_and_vars(spec.train_op)
-        if optimizer is None:
+        pairs = optimizers_and_vars(spec.train_op)
+        if pairs is None:
             if self.strategy.num_replicas_in_sync > 1 and local_replica_id() == 0:
                 logger.warning(
                     "The model_fn applies its own gradients under %d replicas: it "
@@ -277,23 +277,30 @@ class Runtime:
                     self.strategy.num_replicas_in_sync,
                 )
             return spec
-        if var_list is None:
-            var_list = self._trainable_read(tape)
+        if len(pairs) == 1 and pairs[0][1] is None:
+            pairs = [(pairs[0][0], self._trainable_read(tape))]
         replicas = self.strategy.num_replicas_in_sync
-        # Optimizers sum gradients over replicas; scaling the mean loss by
-        # 1/replicas makes N replicas match one replica on the global batch.
+        # One gradient computation for every optimizer. Optimizers sum gradients
+        # over replicas; scaling the mean loss by 1/replicas makes N replicas match
+        # one replica on the global batch.
+        everything = [v for _, var_list in pairs for v in var_list]
         grads = tape.gradient(
             spec.loss,
-            var_list,
+            everything,
             output_gradients=tf.constant(1.0 / replicas, spec.loss.dtype),
         )
-        pairs = [(g, v) for g, v in zip(grads, var_list) if g is not None]
-        if not pairs:
+        applied = 0
+        for optimizer, var_list in pairs:
+            own, grads = grads[: len(var_list)], grads[len(var_list) :]
+            updates = [(g, v) for g, v in zip(own, var_list) if g is not None]
+            if updates:
+                optimizer.apply_gradients(updates)
+                applied += 1
+        if not applied:
             raise EstimatorSpecError(
                 "train_op is an optimizer but loss depends on no trainable variable; "
                 "check that the model's outputs feed the loss."
             )
-        optimizer.apply_gradients(pairs)
         return spec
 
     def _trainable_read(self, tape) -> list:
@@ -502,16 +509,50 @@ def _keep_keras_losses_local() -> None:
     _LOSS_GUARD_INSTALLED = True
 
 
-def _optimizer_and_vars(train_op):
-    if (
-        isinstance(train_op, tuple)
-        and len(train_op) == 2
-        and _is_optimizer(train_op[0])
-    ):
-        return train_op[0], list(train_op[1])
+def optimizers_and_vars(train_op) -> list[tuple[Any, list | None]] | None:
+    """The (optimizer, var_list) pairs a train_op asks the Estimator to apply.
+
+    ``optimizer`` gives one pair with ``var_list`` None (every trainable variable
+    the loss read); ``(optimizer, var_list)`` one pair; a list of such pairs
+    (wide & deep: one optimizer per part) several. None: the model_fn applied
+    its own gradients.
+
+    Raises:
+        EstimatorSpecError: A list mixes pairs with something else, or a variable
+            is in two pairs.
+    """
+    if _is_pair(train_op):
+        return [(train_op[0], list(train_op[1]))]
     if _is_optimizer(train_op):
-        return train_op, None
-    return None, None
+        return [(train_op, None)]
+    if isinstance(train_op, list) and train_op and any(map(_is_pair, train_op)):
+        if not all(map(_is_pair, train_op)):
+            raise EstimatorSpecError(
+                "train_op is a list, so each entry must be an (optimizer, var_list) "
+                f"pair; got {[type(entry).__name__ for entry in train_op]}."
+            )
+        pairs = [(optimizer, list(var_list)) for optimizer, var_list in train_op]
+        seen: set[int] = set()
+        for _, var_list in pairs:
+            for variable in var_list:
+                if id(unwrap(variable)) in seen:
+                    name = getattr(variable, "path", None) or variable.name
+                    raise EstimatorSpecError(
+                        f"variable {name!r} is in the var_list of two "
+                        "train_op pairs; give each variable to one optimizer."
+                    )
+                seen.add(id(unwrap(variable)))
+        return pairs
+    return None
+
+
+def _is_pair(value) -> bool:
+    return (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and _is_optimizer(value[0])
+        and not _is_optimizer(value[1])
+    )
 
 
 def _is_optimizer(value) -> bool:

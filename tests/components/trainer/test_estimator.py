@@ -409,3 +409,56 @@ def test_model_fn_summaries_follow_the_summary_schedule(tmp_path):
             for value in event.summary.value:
                 steps.setdefault(value.tag, []).append(event.step)
     assert steps["mean_prediction"] == steps["loss"] == [4, 8]
+
+
+def two_optimizer_model_fn(features, labels, mode, params):
+    """Wide & deep's shape: one optimizer per part of the model."""
+    wide = keras.layers.Dense(1, name="wide")
+    deep = keras.Sequential(
+        [keras.layers.Dense(4, "relu"), keras.layers.Dense(1)], name="deep"
+    )
+    x = stack(features)
+    predictions = wide(x) + deep(x)
+    if mode == tf_estimator.ModeKeys.PREDICT:
+        return tf_estimator.EstimatorSpec(mode, predictions=predictions)
+    loss = keras.losses.MeanSquaredError()(labels, predictions)
+    pairs = [
+        (keras.optimizers.SGD(params["wide_rate"]), wide.trainable_variables),
+        (keras.optimizers.SGD(params["deep_rate"]), deep.trainable_variables),
+    ]
+    if params.get("overlap"):
+        pairs[1] = (pairs[1][0], deep.trainable_variables + wide.trainable_variables)
+    return tf_estimator.EstimatorSpec(mode, loss=loss, train_op=pairs)
+
+
+class TestSeveralOptimizers:
+    def test_each_optimizer_updates_only_its_own_variables(self, tmp_path):
+        def train(name, wide_rate, deep_rate):
+            estimator = tf_estimator.Estimator(
+                two_optimizer_model_fn,
+                str(tmp_path / name),
+                tf_estimator.RunConfig(tf_random_seed=5),
+                params={"wide_rate": wide_rate, "deep_rate": deep_rate},
+            )
+            estimator.train(linear_input_fn(repeat=True), steps=5)
+            return variables(estimator)
+
+        frozen_deep = train("frozen_deep", 0.05, 0.0)
+        frozen_wide = train("frozen_wide", 0.0, 0.05)
+        start = train("start", 0.0, 0.0)
+        for name, value in start.items():
+            if name.startswith("deep/") and "iteration" not in name:
+                np.testing.assert_array_equal(frozen_deep[name], value, name)
+                assert not np.array_equal(frozen_wide[name], value), name
+            if name.startswith("wide/"):
+                np.testing.assert_array_equal(frozen_wide[name], value, name)
+                assert not np.array_equal(frozen_deep[name], value), name
+
+    def test_a_variable_in_two_pairs_is_refused(self, tmp_path):
+        estimator = tf_estimator.Estimator(
+            two_optimizer_model_fn,
+            str(tmp_path),
+            params={"wide_rate": 0.1, "deep_rate": 0.1, "overlap": True},
+        )
+        with pytest.raises(tf_estimator.EstimatorSpecError, match="two train_op pairs"):
+            estimator.train(linear_input_fn(repeat=True), steps=1)
