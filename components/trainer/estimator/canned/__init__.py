@@ -1,0 +1,1 @@
+"""Premade (canned) estimators and the heads they share."""
