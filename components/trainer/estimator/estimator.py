@@ -109,6 +109,43 @@ class Estimator:
         self._warm_start = warm_starting.settings_from(warm_start_from)
         self._runtimes: dict[int, Runtime] = {}
 
+    @classmethod
+    def from_keras_model(
+        cls,
+        keras_model,
+        model_dir: str | os.PathLike | None = None,
+        config: RunConfig | None = None,
+        **kwargs,
+    ) -> Estimator:
+        """An Estimator of this class for a compiled Keras model (model_to_estimator).
+
+        Args:
+            keras_model: A compiled Keras 3 model, or the path of a ``.keras`` file.
+            model_dir: Where checkpoints and summaries go.
+            config: A ``RunConfig``.
+            **kwargs: ``model_to_estimator``'s other arguments (``custom_objects``,
+                ``metric_names_map``, ``export_outputs``, ...).
+
+        Returns:
+            An Estimator whose variables start from the model's current weights.
+
+        Example:
+            >>> import keras
+            >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+            >>> model.compile(optimizer="sgd", loss="mse")
+            >>> estimator = Estimator.from_keras_model(model)
+            >>> type(estimator).__name__
+            'Estimator'
+        """
+        from components.trainer.estimator.keras import estimator_from_keras
+
+        if isinstance(keras_model, str | os.PathLike):
+            kwargs["keras_model_path"] = keras_model
+            keras_model = None
+        return estimator_from_keras(
+            cls, keras_model=keras_model, model_dir=model_dir, config=config, **kwargs
+        )
+
     model_dir = property(lambda self: self._config.model_dir, doc="Where it all goes.")
     config = property(lambda self: self._config, doc="The RunConfig.")
     model_fn = property(lambda self: self._model_fn, doc="The model_fn.")
