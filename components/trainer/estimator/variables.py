@@ -139,7 +139,10 @@ class VariableStore:
         self._local.call = _Call(replica_id, tf.get_current_name_scope())
         uids = _fresh_keras_uids()
         try:
-            with tf.variable_creator_scope(self._creator):
+            with (
+                tf.variable_creator_scope(self._creator),
+                _private_default_seeds(replica_id > 0),
+            ):
                 return fn(*args, **kwargs)
         finally:
             _restore_keras_uids(uids)
@@ -272,6 +275,50 @@ def _restore_keras_uids(saved) -> None:
     from keras.src.backend.common import global_state
 
     global_state.set_global_attribute("object_name_uids", saved)
+
+
+class _ReplicaSeeds:
+    """Stands in for the ``random`` module that Keras draws default seeds from.
+
+    MirroredStrategy traces its replicas in threads that take turns at every
+    ``merge_call``; an initializer built by replica 1 between two of replica 0's
+    draws would shift replica 0's seeds, and with them the initial values (replica
+    0's requests are the ones that create variables). Replicas after the first
+    draw from a private generator instead, so the values are the same as under
+    one replica for the same ``tf_random_seed``.
+    """
+
+    def __init__(self, module):
+        self._module = module
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def private(self) -> Iterator[None]:
+        previous = getattr(self._local, "generator", None)
+        self._local.generator = self._module.Random(0)
+        try:
+            yield
+        finally:
+            self._local.generator = previous
+
+    def __getattr__(self, name):
+        generator = getattr(self._local, "generator", None)
+        return getattr(generator if generator is not None else self._module, name)
+
+
+_REPLICA_SEEDS: _ReplicaSeeds | None = None
+
+
+def _private_default_seeds(private: bool):
+    global _REPLICA_SEEDS
+    if not private:
+        return contextlib.nullcontext()
+    if _REPLICA_SEEDS is None:
+        from keras.src.random import seed_generator
+
+        _REPLICA_SEEDS = _ReplicaSeeds(seed_generator.python_random)
+        seed_generator.python_random = _REPLICA_SEEDS
+    return _REPLICA_SEEDS.private()
 
 
 def _root_name_scope():
