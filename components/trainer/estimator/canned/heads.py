@@ -27,7 +27,7 @@ Example:
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -575,14 +575,11 @@ class _ClassHead(Head):
         )
         if labels.dtype.is_floating:
             valid = tf.logical_and(valid, tf.equal(labels, tf.round(labels)))
-        check = tf.debugging.Assert(
-            tf.reduce_all(valid),
-            [
-                f"{self._where}: labels must be class ids in "
-                f"{self._valid_ids_words()}; got labels outside it:",
-                tf.boolean_mask(labels, tf.logical_not(valid)),
-            ],
-            summarize=10,
+        check = _assert_all(
+            valid,
+            f"{self._where}: labels must be class ids in "
+            f"{self._valid_ids_words()}; got labels outside it:",
+            lambda: tf.boolean_mask(labels, tf.logical_not(valid)),
         )
         with tf.control_dependencies([check]):
             return tf.cast(labels, tf.int64)
@@ -600,14 +597,11 @@ class _ClassHead(Head):
         vocabulary = tf.constant(self._label_vocabulary)
         matches = tf.equal(labels, vocabulary)  # [batch_size, 1] vs [n] -> [batch, n]
         found = tf.reduce_any(matches, axis=-1)
-        check = tf.debugging.Assert(
-            tf.reduce_all(found),
-            [
-                f"{self._where}: labels must be in label_vocabulary "
-                f"{list(self._label_vocabulary)}; got labels not in it:",
-                tf.boolean_mask(labels[:, 0], tf.logical_not(found)),
-            ],
-            summarize=10,
+        check = _assert_all(
+            found,
+            f"{self._where}: labels must be in label_vocabulary "
+            f"{list(self._label_vocabulary)}; got labels not in it:",
+            lambda: tf.boolean_mask(labels[:, 0], tf.logical_not(found)),
         )
         with tf.control_dependencies([check]):
             ids = tf.argmax(tf.cast(matches, tf.int32), axis=-1, output_type=tf.int64)
@@ -1177,3 +1171,16 @@ def _check_thresholds(where: str, thresholds) -> tuple[float, ...]:
             )
         checked.append(float(threshold))
     return tuple(checked)
+
+
+def _assert_all(valid, message: str, offending: Callable[[], tf.Tensor]):
+    """An op failing with ``message`` and the offending values unless all valid.
+
+    The offending values are gathered only in the failing branch: a training step
+    pays for one reduction, not for a mask over the batch.
+    """
+
+    def fail():
+        return tf.debugging.Assert(False, [message, offending()], summarize=10)
+
+    return tf.cond(tf.reduce_all(valid), tf.no_op, fail)

@@ -350,11 +350,16 @@ def numeric_tensor(column: NumericColumn, features: Mapping, where: str) -> tf.T
         dense = _dense_numeric(value, column, size, where)
         if default is not None and dtype.is_floating:
             dense = tf.where(tf.math.is_nan(dense), default[None, :], dense)
-    batch_size = tf.shape(dense)[0]
-    dense = tf.reshape(dense, tf.concat([[batch_size], column.shape], 0))
+    # A few ops per column per step add up over many columns: reshape only when
+    # the static shape is not already [batch] + shape, cast only when not float32.
+    shape = dense.shape
+    if shape.rank != 1 + len(column.shape) or shape[1:].as_list() != list(column.shape):
+        dense = tf.reshape(dense, [-1, *column.shape])
     if column.normalizer_fn is not None:
         dense = column.normalizer_fn(dense)
-    return tf.cast(dense, tf.float32)
+    if dense.dtype != tf.float32:
+        dense = tf.cast(dense, tf.float32)
+    return dense
 
 
 def _dense_numeric(value: tf.Tensor, column: NumericColumn, size: int, where):
@@ -370,6 +375,8 @@ def _dense_numeric(value: tf.Tensor, column: NumericColumn, size: int, where):
             f"but numeric_column({column.key!r}) has shape={column.shape}. Pass "
             f"shape={tuple(element.as_list()) or (1,)} to numeric_column."
         )
+    if value.shape.rank == 2 and value.shape[1] == size:
+        return value
     return tf.reshape(value, [-1, size])
 
 
@@ -440,6 +447,8 @@ def dense_tensor(column, features: Mapping, where: str, variables=None) -> tf.Te
         )
     else:
         raise EstimatorSpecError(f"{where}: {column!r} is not a dense column.")
+    if out.shape.rank == 2 and out.shape[1] == width:
+        return out
     return tf.reshape(out, [-1, width])
 
 
