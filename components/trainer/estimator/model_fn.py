@@ -225,7 +225,13 @@ def model_fn_args(model_fn: Callable, params: Any) -> frozenset[str]:
             f"model_fn {where}{signature} must take a `features` argument: "
             "def model_fn(features, labels, mode, params, config)."
         )
-    unexpected = sorted(names - _VALID_MODEL_FN_ARGS)
+    # An extra argument with a default value is never passed, so it is harmless.
+    defaulted = {
+        p.name
+        for p in signature.parameters.values()
+        if p.default is not inspect.Parameter.empty
+    }
+    unexpected = sorted(names - _VALID_MODEL_FN_ARGS - defaulted)
     if unexpected:
         raise EstimatorSpecError(
             f"model_fn {where}{signature} takes unexpected arguments {unexpected}; "

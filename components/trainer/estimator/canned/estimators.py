@@ -8,6 +8,7 @@ tf.estimator: ``learning_rate`` (and ``linear_learning_rate`` /
 ``dnn_learning_rate``) set the rate of an optimizer given by name.
 
 Example:
+    >>> import tensorflow as tf
     >>> from components.trainer.estimator import feature_column as fc
     >>> def input_fn():
     ...     x = tf.constant([[-2.0], [-1.0], [1.0], [2.0]])

@@ -15,10 +15,11 @@ Variable names follow tf.estimator's:
 
 Example:
     >>> import functools
+    >>> import keras
     >>> from components.trainer.estimator import Estimator, feature_column as fc
     >>> from components.trainer.estimator.canned.heads import RegressionHead
-    >>> linear = LinearPart([fc.numeric_column("x")], optimizer=lambda: __import__(
-    ...     "keras").optimizers.SGD(0.1))
+    >>> linear = LinearPart([fc.numeric_column("x")],
+    ...                     optimizer=lambda: keras.optimizers.SGD(0.1))
     >>> model_fn = functools.partial(wide_deep_model_fn, head=RegressionHead(),
     ...                              linear=linear)
     >>> def input_fn():
