@@ -37,7 +37,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench.estimator import FEATURES, make_taxi_like  # noqa: E402
+from bench.estimator import FEATURES, make_taxi_like, measure  # noqa: E402
 from components.trainer import estimator as tf_estimator  # noqa: E402
 from components.trainer.estimator import feature_column as fc  # noqa: E402
 
@@ -154,15 +154,6 @@ def linear_rate() -> float:
 
 
 # ---------------------------------------------------------------- main
-
-
-def measure(runs: list[tuple], repeats: int) -> list[float]:
-    """Times each (timer, args) run ``repeats`` times, interleaved; keeps the best."""
-    best = [float("inf")] * len(runs)
-    for _ in range(repeats):
-        for i, (timer, args) in enumerate(runs):
-            best[i] = min(best[i], timer(*args))
-    return best
 
 
 def main(argv=None) -> dict:
