@@ -58,6 +58,10 @@ class Artifact:
 
     TYPE_NAME: ClassVar[str] = "Artifact"
     PROPERTIES: ClassVar[dict[str, type]] = {}
+    #: When True, the files of an output left by a killed execution are kept, and
+    #: the next execution with the same fingerprint starts from them (a Trainer's
+    #: checkpoints) instead of from an empty folder.
+    RESUMABLE: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -220,26 +224,65 @@ class TransformGraph(Artifact):
 
 
 class Model(Artifact):
-    """A trained model: ``<uri>/Format-Serving/`` is the serving SavedModel."""
+    """A trained model.
+
+    ``<uri>/Format-Serving/`` is the serving SavedModel (serialized tf.Example in,
+    the transform graph applied inside); ``<uri>/Format-Eval/`` is the
+    evaluation-ready SavedModel whose ``evaluate`` signature takes serialized raw
+    tf.Examples and returns the predictions together with the (transformed) label;
+    ``<uri>/samples/examples.tfrecord`` holds a few raw serialized examples for
+    smoke tests.
+
+    Example:
+        >>> Model(uri="/r/Trainer/model/7").eval_model_dir
+        '/r/Trainer/model/7/Format-Eval'
+    """
 
     TYPE_NAME = "Model"
+    PROPERTIES = {"label_key": str, "model_type": str, "signatures": list}
 
     @property
     def serving_model_dir(self) -> str:
         """The SavedModel that takes serialized tf.Example."""
         return _join(self.uri, "Format-Serving")
 
+    @property
+    def eval_model_dir(self) -> str:
+        """The evaluation-ready SavedModel (signature ``evaluate``)."""
+        return _join(self.uri, "Format-Eval")
+
+    @property
+    def sample_examples_path(self) -> str:
+        """An uncompressed TFRecord of a few raw serialized tf.Examples."""
+        return _join(self.uri, "samples", "examples.tfrecord")
+
 
 class ModelRun(Artifact):
-    """A training run's model_dir: checkpoints and TensorBoard event files."""
+    """A training run's model_dir: checkpoints and TensorBoard event files.
+
+    Resumable: a Trainer killed mid-run leaves its checkpoints here, and the next
+    run of the same Trainer (same code, parameters and inputs) continues from them.
+    """
 
     TYPE_NAME = "ModelRun"
+    RESUMABLE = True
 
 
 class ModelEvaluation(Artifact):
-    """Evaluation metrics, overall and per slice, as JSON under the URI."""
+    """Evaluation metrics, overall and per slice: ``<uri>/metrics.json`` and an HTML
+    report in ``<uri>/report.html``."""
 
     TYPE_NAME = "ModelEvaluation"
+
+    @property
+    def metrics_path(self) -> str:
+        """The metrics as JSON."""
+        return _join(self.uri, "metrics.json")
+
+    @property
+    def report_path(self) -> str:
+        """A readable HTML report with plots."""
+        return _join(self.uri, "report.html")
 
 
 class ModelBlessing(Artifact):
@@ -250,10 +293,17 @@ class ModelBlessing(Artifact):
 
 
 class PushedModel(Artifact):
-    """A model pushed to a serving destination (``<destination>/<version>/``)."""
+    """A model pushed to a serving destination (``<destination>/<version>/``), or
+    the reason it was not (``pushed`` False, ``reason``)."""
 
     TYPE_NAME = "PushedModel"
-    PROPERTIES = {"pushed": bool, "destination": str, "version": int}
+    PROPERTIES = {
+        "pushed": bool,
+        "destination": str,
+        "version": int,
+        "pushed_uri": str,
+        "reason": str,
+    }
 
 
 STANDARD_TYPES = (
