@@ -38,6 +38,7 @@ from pipeline.artifacts import (
 )
 from pipeline.channels import Channel
 from pipeline.component import (
+    LATEST_BLESSED_MODEL,
     Component,
     ExecutionContext,
     Input,
@@ -45,6 +46,7 @@ from pipeline.component import (
     ModuleFile,
     Output,
     Parameter,
+    Resolver,
     component,
     source_version,
 )
@@ -89,6 +91,7 @@ __all__ = [
     "Input",
     "InputDataError",
     "InputPath",
+    "LATEST_BLESSED_MODEL",
     "LocalRunner",
     "MetadataStore",
     "MetadataStoreError",
@@ -103,6 +106,7 @@ __all__ = [
     "Pipeline",
     "PipelineRunError",
     "PushedModel",
+    "Resolver",
     "RunResult",
     "Schema",
     "TransformGraph",

@@ -129,12 +129,42 @@ _MISSING = inspect.Parameter.empty
 
 
 @dataclasses.dataclass(frozen=True)
+class Resolver:
+    """Where the runner finds an input left unwired: a query of the metadata store.
+
+    Used as an input's default, e.g. ``baseline_model: Input[Model] =
+    LATEST_BLESSED_MODEL``. The artifact found joins the execution's cache key and
+    lineage as if it had been wired; passing ``None`` for the input turns the
+    lookup off.
+
+    Attributes:
+        description: Words for logs, e.g. "the latest blessed model".
+        query: The name of a ``MetadataStore`` method that takes the pipeline name
+            and returns an artifact or None.
+    """
+
+    description: str
+    query: str
+
+    def resolve(self, store: Any, pipeline_name: str) -> Any:
+        """The artifact the store holds for ``pipeline_name``, or None."""
+        return getattr(store, self.query)(pipeline_name)
+
+
+LATEST_BLESSED_MODEL = Resolver(
+    "the latest blessed model of this pipeline", "latest_blessed_model"
+)
+
+
+@dataclasses.dataclass(frozen=True)
 class InputSpec:
-    """A declared input: its name, artifact type and whether it may be left unwired."""
+    """A declared input: its name, artifact type, whether it may be left unwired and
+    the ``Resolver`` that fills it when unwired."""
 
     name: str
     type: type
     optional: bool = False
+    resolver: Resolver | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,9 +238,12 @@ def _parse_annotation(
                 f"{owner}: input {name!r} is Input[{base!r}]; Input[...] takes an artifact "
                 f"type such as Input[Examples]."
             )
+        if isinstance(default, Resolver):
+            return InputSpec(name, base, optional=True, resolver=default)
         if default is not _MISSING and default is not None:
             raise DefinitionError(
-                f"{owner}: input {name!r} may only default to None (an optional input)."
+                f"{owner}: input {name!r} may only default to None (an optional input) "
+                f"or to a Resolver such as LATEST_BLESSED_MODEL."
             )
         return InputSpec(name, base, optional=default is None)
     if _OUTPUT in markers:
@@ -437,6 +470,8 @@ class Component:
         self.enable_cache: bool | None = None
         self.beam_pipeline_args: list[str] | None = None
         self.inputs: dict[str, Channel] = {}
+        # Inputs with a Resolver that the user turned off by passing None.
+        self.unresolved_inputs: set[str] = set()
         self.parameters: dict[str, Any] = {}
         self._after: list[Component] = []
         self._bind(owner, kwargs)
@@ -493,6 +528,8 @@ class Component:
     def _bind_input(self, owner: str, input_spec: InputSpec, value: Any) -> None:
         name, expected = input_spec.name, input_spec.type
         if value is None and input_spec.optional:
+            if input_spec.resolver is not None:
+                self.unresolved_inputs.add(name)
             return
         if isinstance(value, Component):
             matching = [

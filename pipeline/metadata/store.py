@@ -865,6 +865,44 @@ class MetadataStore:
 
         return self._read("look up the cache", read)
 
+    def find_resumable_output(self, fingerprint: str, output: str) -> Artifact | None:
+        """The output ``output`` left by the newest killed execution with this
+        fingerprint, if it is of a ``RESUMABLE`` type.
+
+        A killed execution's outputs are ABANDONED; a resumable one (a Trainer's
+        checkpoints) keeps its files so that the next execution of the same
+        component on the same inputs can start from them. The caller checks that
+        the files are still there (a resumed execution takes them over).
+
+        Example:
+            >>> MetadataStore.in_memory().find_resumable_output("fp", "model_run") is None
+            True
+        """
+        query = (
+            sa.select(s.events.c.artifact_id)
+            .join(s.executions, s.executions.c.id == s.events.c.execution_id)
+            .join(s.artifacts, s.artifacts.c.id == s.events.c.artifact_id)
+            .where(
+                s.executions.c.fingerprint == fingerprint,
+                s.executions.c.state == ExecutionState.FAILED.value,
+                s.executions.c.error.like("killed:%"),
+                s.events.c.type == s.OUTPUT,
+                s.events.c.path == output,
+                s.artifacts.c.state == ArtifactState.ABANDONED.value,
+            )
+            .order_by(s.executions.c.id.desc())
+            .limit(1)
+        )
+
+        def read(conn: Connection) -> Artifact | None:
+            artifact_id = conn.execute(query).scalar()
+            if artifact_id is None:
+                return None
+            (artifact,) = _load_artifacts(conn, [artifact_id])
+            return artifact if type(artifact).RESUMABLE else None
+
+        return self._read("look for a resumable output", read)
+
     def reclaim_dead_executions(self) -> list[Artifact]:
         """Fails the RUNNING executions whose process on this machine has died.
 

@@ -186,6 +186,14 @@ class LocalRunner:
     @staticmethod
     def _clean_dead_executions(store: MetadataStore) -> None:
         for artifact in store.reclaim_dead_executions():
+            if artifact.RESUMABLE:
+                log.warning(
+                    "Keeping %s left by a killed execution at %s: the next run of "
+                    "the same component on the same inputs resumes from it",
+                    artifact.TYPE_NAME,
+                    artifact.uri,
+                )
+                continue
             log.warning(
                 "Removing %s left by a killed execution at %s",
                 artifact.TYPE_NAME,
@@ -280,6 +288,7 @@ class LocalRunner:
         }
         for name in node.spec.inputs:
             inputs.setdefault(name, None)
+        _resolve_unwired_inputs(run, node, inputs)
         version = cache.code_version(node)
         fingerprint = cache.fingerprint(node, inputs, version)
         wired = {name: a for name, a in inputs.items() if a is not None}
@@ -320,6 +329,7 @@ class LocalRunner:
         run.running[node.id] = (record.id, outputs)
         try:
             store.register_outputs(record.id, outputs)
+            _take_over_resumable_outputs(node, store, fingerprint, outputs)
             for artifact in outputs.values():
                 fs.makedirs(artifact.uri)
             kwargs: dict[str, Any] = {**inputs, **outputs, **node.parameters}
@@ -397,6 +407,61 @@ def _error_text(exc: BaseException) -> str:
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_FRAMEWORK_DIR):
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
+
+
+def _resolve_unwired_inputs(
+    run: _Run, node: Component, inputs: dict[str, Artifact | None]
+) -> None:
+    """Fills unwired inputs that declare a resolver (e.g. ``LATEST_BLESSED_MODEL``)
+    from the store; they then join the cache key and the lineage like wired ones."""
+    for name, spec in node.spec.inputs.items():
+        if inputs[name] is not None or spec.resolver is None:
+            continue
+        if name in node.unresolved_inputs:
+            continue
+        found = spec.resolver.resolve(run.store, run.pipeline.name)
+        if found is not None and any(
+            a is not None and a.id == found.id for a in inputs.values()
+        ):
+            found = None  # never, say, a model as its own baseline
+        inputs[name] = found
+        if found is None:
+            log.info(
+                "%s: input %r: no %s yet", node.id, name, spec.resolver.description
+            )
+        else:
+            log.info(
+                "%s: input %r is %s: %s %d at %s",
+                node.id,
+                name,
+                spec.resolver.description,
+                found.TYPE_NAME,
+                found.id,
+                found.uri,
+            )
+
+
+def _take_over_resumable_outputs(
+    node: Component, store: Any, fingerprint: str, outputs: dict[str, Artifact]
+) -> None:
+    """Moves the files of resumable outputs left by a killed execution of the same
+    fingerprint into this execution's outputs (a Trainer resumes its checkpoints)."""
+    for name, artifact in outputs.items():
+        if not artifact.RESUMABLE:
+            continue
+        left = store.find_resumable_output(fingerprint, name)
+        if left is None or not fs.exists(left.uri):
+            continue
+        fs.makedirs(artifact.uri.rstrip("/").rsplit("/", 1)[0])
+        fs.rename(left.uri, artifact.uri)
+        log.warning(
+            "%s: resuming from %s %d left by a killed execution (moved %s to %s)",
+            node.id,
+            left.TYPE_NAME,
+            left.id,
+            left.uri,
+            artifact.uri,
+        )
 
 
 def _ensure_progress_is_shown() -> None:
