@@ -18,6 +18,7 @@ from components.example_gen import (
 from components.example_validator import ExampleValidator
 from components.schema_gen import SchemaGen
 from components.statistics_gen import StatisticsGen
+from components.trainer.component import Trainer
 from components.transform import Transform
 
 __all__ = [
@@ -28,5 +29,6 @@ __all__ = [
     "SchemaGen",
     "StatisticsGen",
     "TfdsExampleGen",
+    "Trainer",
     "Transform",
 ]

@@ -92,12 +92,39 @@ def load_preprocessing_fn(
 def _import_module(
     owner: str, module_file: str, before_import: Callable[[], Any] | None
 ) -> types.ModuleType:
+    return import_user_module(
+        owner, module_file, "preprocessing_fn(inputs)", before_import
+    )
+
+
+def import_user_module(
+    owner: str,
+    module_file: str,
+    defines: str,
+    before_import: Callable[[], Any] | None = None,
+) -> types.ModuleType:
+    """Imports a user's module file privately; failures become ``DefinitionError``.
+
+    The module runs under a private name and is not left in ``sys.modules``; its
+    folder is on ``sys.path`` while it is imported, so it may import its neighbours.
+
+    Args:
+        owner: Who is asking, for messages (``"Trainer 'trainer'"``).
+        module_file: A local path or URL of a Python file.
+        defines: What the file should define, for messages (``"trainer_fn(args)"``).
+        before_import: Called once the file is found and compiles, just before it
+            runs.
+
+    Raises:
+        DefinitionError: The file is missing, does not compile or fails to import
+            (with the failing line of the file); the error is the ``__cause__``.
+    """
     path = module_file if fs.is_remote(module_file) else os.path.abspath(module_file)
     if not fs.exists(path) or fs.isdir(path):
         where = "" if fs.is_remote(module_file) else f" (looked for {path})"
         raise DefinitionError(
             f"{owner}: module_file {module_file!r} is not a file{where}. Pass the "
-            f"path of a Python file that defines preprocessing_fn(inputs); relative "
+            f"path of a Python file that defines {defines}; relative "
             f"paths are taken from the folder the pipeline runs in."
         )
     source = fs.read_text(path)
