@@ -150,6 +150,10 @@ def Trainer(
         else {"schema": schema.schema_path}
     )
     raw_spec = _raw_spec(owner, schema, tft_output)
+    if label_key is not None:
+        from components.trainer.eval_model import label_source
+
+        label_source(owner, label_key, raw_spec, tft_output)
     excluded = _raw_label_keys(owner, label_key, raw_label_keys, raw_spec, tft_output)
     train_files = inputs.split_files(examples, train_split)
     eval_files = inputs.split_files(examples, eval_split)
