@@ -16,6 +16,7 @@ from components.example_gen import (
     TfdsExampleGen,
 )
 from components.example_validator import ExampleValidator
+from components.pusher import Pusher
 from components.schema_gen import SchemaGen
 from components.statistics_gen import StatisticsGen
 from components.trainer.component import Trainer
@@ -26,6 +27,7 @@ __all__ = [
     "ExampleValidator",
     "ImportExampleGen",
     "ParquetExampleGen",
+    "Pusher",
     "SchemaGen",
     "StatisticsGen",
     "TfdsExampleGen",

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -138,6 +139,96 @@ def rename(src: str, dst: str) -> None:
         os.replace(_local(src), _local(dst))
 
 
+def copy_tree(src: str, dst: str) -> None:
+    """Copies the folder ``src`` and everything in it to ``dst``, which must not exist.
+
+    Either side may be a local path or a URL; a copy that fails part-way leaves a
+    partial ``dst`` behind, for the caller to remove (``remove_tree``).
+
+    Raises:
+        FileExistsError: ``dst`` exists.
+        FileNotFoundError: ``src`` is not a folder.
+
+    Example:
+        >>> import tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> write_text(join(root, "src", "sub", "a.txt"), "a")
+        >>> copy_tree(join(root, "src"), join(root, "dst"))
+        >>> read_text(join(root, "dst", "sub", "a.txt"))
+        'a'
+    """
+    if not isdir(src):
+        raise FileNotFoundError(f"Cannot copy {src!r}: it is not a folder.")
+    if exists(dst):
+        raise FileExistsError(f"Cannot copy {src!r} to {dst!r}: {dst!r} exists.")
+    if not is_remote(src) and not is_remote(dst):
+        shutil.copytree(_local(src), _local(dst))
+        return
+    gfile = _gfile()
+    for folder, _, names in gfile.walk(src):
+        relative = folder[len(src) :].strip("/")
+        target = join(dst, relative) if relative else dst
+        gfile.makedirs(target)
+        for name in names:
+            gfile.copy(join(folder, name), join(target, name), overwrite=False)
+
+
+def move_tree(src: str, dst: str) -> None:
+    """Moves the folder ``src`` to ``dst``, which must not exist; never replaces it.
+
+    Local paths: one rename, so ``dst`` appears whole or not at all, and of two
+    moves racing to the same non-empty-folder ``dst`` exactly one wins (POSIX refuses
+    to rename a folder onto a non-empty one). URLs: object stores have no folder
+    rename, so files are moved one by one, each subfolder's before the top-level
+    files (a SavedModel's ``saved_model.pb`` arrives last); neither the whole
+    appearance nor the race guarantee holds there.
+
+    Raises:
+        FileExistsError: ``dst`` exists (or another move got there first).
+
+    Example:
+        >>> import tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> write_text(join(root, "aside", "a.txt"), "a")
+        >>> move_tree(join(root, "aside"), join(root, "1"))
+        >>> listdir(root)
+        ['1']
+        >>> write_text(join(root, "late", "b.txt"), "b")
+        >>> move_tree(join(root, "late"), join(root, "1"))
+        Traceback (most recent call last):
+        ...
+        FileExistsError: Cannot move ... to ...: it exists.
+    """
+    taken = FileExistsError(f"Cannot move {src!r} to {dst!r}: it exists.")
+    if exists(dst):
+        raise taken
+    if not is_remote(src) and not is_remote(dst):
+        try:
+            os.rename(_local(src), _local(dst))
+        except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY) or os.path.lexists(
+                _local(dst)
+            ):
+                raise taken from exc
+            raise
+        return
+    gfile = _gfile()
+    walked = list(gfile.walk(src))
+    subfolders_first = walked[1:] + walked[:1]
+    for folder, _, names in subfolders_first:
+        relative = folder[len(src) :].strip("/")
+        target = join(dst, relative) if relative else dst
+        gfile.makedirs(target)
+        for name in names:
+            try:
+                gfile.rename(join(folder, name), join(target, name), overwrite=False)
+            except Exception as exc:
+                if gfile.exists(join(target, name)):
+                    raise taken from exc
+                raise
+    remove_tree(src)
+
+
 def read_bytes(path: str) -> bytes:
     """The whole content of a file."""
     if is_remote(path):
@@ -186,6 +277,36 @@ def remove_file(path: str) -> None:
             os.remove(_local(path))
     except (FileNotFoundError, OSError):
         pass
+
+
+def can_write(path: str) -> bool:
+    """True if a folder can be made (or written in) at ``path``, as far as can be
+    told without writing anything.
+
+    Local paths: ``path``, or the nearest part of it that exists, is a folder this
+    process may write in. URLs: True unless ``path`` or an existing parent is a file
+    (object stores refuse writes only when one is tried).
+
+    Example:
+        >>> import tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> can_write(join(root, "new", "folder"))
+        True
+        >>> write_text(join(root, "file"), "")
+        >>> can_write(join(root, "file", "folder"))
+        False
+    """
+    if is_remote(path):
+        probe = path.rstrip("/")
+        while "/" in probe.split("://", 1)[1]:
+            if exists(probe):
+                return isdir(probe)
+            probe = probe.rsplit("/", 1)[0]
+        return True
+    probe = os.path.abspath(_local(path))
+    while not os.path.lexists(probe):
+        probe = os.path.dirname(probe)
+    return os.path.isdir(probe) and os.access(probe, os.W_OK | os.X_OK)
 
 
 def check_writable(root: str) -> None:
