@@ -9,6 +9,7 @@ Example:
     ['statistics']
 """
 
+from components.evaluator import Evaluator
 from components.example_gen import (
     CsvExampleGen,
     ImportExampleGen,
@@ -24,6 +25,7 @@ from components.transform import Transform
 
 __all__ = [
     "CsvExampleGen",
+    "Evaluator",
     "ExampleValidator",
     "ImportExampleGen",
     "ParquetExampleGen",

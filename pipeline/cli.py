@@ -554,7 +554,78 @@ def _show_artifact(store: Any, artifact_id: int, as_json: bool) -> int:
         )
     if not consumers:
         print("  read by: nothing yet")
+    if artifact.TYPE_NAME == "ModelEvaluation":
+        _print_evaluation(store, artifact, producer)
     return EXIT_OK
+
+
+_EVALUATION_ROWS = 50
+
+
+def _print_evaluation(store: Any, evaluation: Any, producer: Any) -> None:
+    """The blessing verdict and the metrics table of an Evaluator's output."""
+    from pipeline import fs
+
+    path = fs.join(evaluation.uri, "metrics.json")
+    try:
+        document = json.loads(fs.read_text(path))
+        entries = [document["overall"], *document["slices"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"  metrics: cannot be read from {path}: {type(exc).__name__}: {exc}")
+        return
+    blessing = None
+    if producer is not None:
+        blessing = next(
+            (
+                a
+                for a in store.outputs_of(producer.id).values()
+                if a.TYPE_NAME == "ModelBlessing"
+            ),
+            None,
+        )
+    if blessing is not None and "blessed" in blessing.properties:
+        blessed = blessing.properties["blessed"]
+        reasons = blessing.properties.get("reasons", [])
+        where = f" (ModelBlessing #{blessing.id})"
+    else:
+        blessed, reasons = document.get("blessed"), document.get("reasons", [])
+        where = " (from metrics.json)"
+    if blessed is not None:
+        print(f"  blessing: {'BLESSED' if blessed else 'NOT BLESSED'}{where}")
+        for reason in reasons:
+            print(f"    {reason}")
+    baseline = document.get("baseline")
+    print(
+        f"\nMetrics of split {document.get('split')!r}, model "
+        f"{document.get('model', {}).get('uri')}"
+        + (f", baseline {baseline['uri']}" if baseline else "")
+        + ":"
+    )
+    names = [n for n in entries[0]["metrics"] if n != "example_count"]
+    rows = []
+    base = document.get("baseline_metrics")
+    labelled = [("Overall", entries[0])]
+    if base:
+        labelled.append(("Overall (baseline)", base["overall"]))
+    labelled += [
+        (", ".join(f"{k}={v}" for k, v in e["slice"].items()), e)
+        for e in entries[1 : 1 + _EVALUATION_ROWS]
+    ]
+    for label, entry in labelled:
+        metrics = entry["metrics"]
+        rows.append(
+            [label, str(metrics.get("example_count", "-"))]
+            + [_metric(metrics.get(name)) for name in names]
+        )
+    print(_table(rows, ["slice", "example_count", *names]))
+    if len(entries) - 1 > _EVALUATION_ROWS:
+        print(f"... and {len(entries) - 1 - _EVALUATION_ROWS} more slices in {path}")
+
+
+def _metric(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
 
 
 # ------------------------------------------------------------ lineage and more

@@ -621,6 +621,24 @@ class Component:
         return f"<{type(self).name} id={self.id!r}>"
 
 
+def _unset_resolver_defaults(func: Callable) -> None:
+    """Makes a ``Resolver`` default read as None when ``.fn`` is called directly.
+
+    The spec keeps the resolver for the runner, which always passes every input;
+    a test or a user calling the plain function gets "no such input" instead of a
+    ``Resolver`` object.
+    """
+    if func.__defaults__:
+        func.__defaults__ = tuple(
+            None if isinstance(d, Resolver) else d for d in func.__defaults__
+        )
+    if func.__kwdefaults__:
+        func.__kwdefaults__ = {
+            k: None if isinstance(d, Resolver) else d
+            for k, d in func.__kwdefaults__.items()
+        }
+
+
 def source_version(*modules: str) -> Callable[[], str]:
     """A code version computed, on first use, from the source files of modules.
 
@@ -694,6 +712,7 @@ def component(
     def wrap(func: Callable) -> type:
         component_name = name or func.__name__
         spec = _spec_from_function(component_name, func)
+        _unset_resolver_defaults(func)
 
         def execute(self: Component, **kwargs: Any) -> Any:
             return func(**kwargs)
