@@ -44,6 +44,7 @@ def Pusher(
     examples: Input[Examples] = None,
     smoke_test_examples: int = 8,
     smoke_test_timeout_s: int = 600,
+    smoke_test_in_subprocess: bool = False,
 ) -> dict[str, Any]:
     """Smoke-tests a blessed model and copies it to ``<push_destination>/<version>/``.
 
@@ -73,7 +74,12 @@ def Pusher(
             (``samples/examples.tfrecord``) are used when it has them.
         smoke_test_examples: How many examples the model is called on; 0 checks
             only that it loads and has a fitting ``serving_default`` signature.
-        smoke_test_timeout_s: The longest the smoke test may take, in seconds.
+        smoke_test_timeout_s: The longest the smoke test may take, in seconds
+            (in a subprocess).
+        smoke_test_in_subprocess: Load and call the model in a fresh Python process,
+            isolated from this one (custom ops the training process registered, a
+            crash of TensorFlow) at the cost of TensorFlow's start-up (4-7 s here).
+            Default: in this process, which has usually just trained the model.
 
     Returns:
         ``{"pushed", "version", "destination", "pushed_uri", "reason",
@@ -154,6 +160,7 @@ def Pusher(
             compression=compression,
             count=smoke_test_examples,
             timeout_s=smoke_test_timeout_s,
+            in_subprocess=smoke_test_in_subprocess,
         )
     except SmokeTestError as exc:
         raise SmokeTestError(

@@ -424,6 +424,22 @@ class TestSmokeTest:
         assert entries(dest) == ["1"]
         assert entries(dest / "1") == []
 
+    @pytest.mark.parametrize("kind", ["good", "nan"])
+    def test_the_smoke_test_can_run_in_a_fresh_process(
+        self, tmp_path, saved_models, kind
+    ):
+        model = make_model(
+            tmp_path, saved_models, kind, samples=[serialized(1.0), serialized(2.0)]
+        )
+        dest = tmp_path / "dest"
+        if kind == "good":
+            result, _ = push(tmp_path, model, dest, smoke_test_in_subprocess=True)
+            assert result["pushed"] and entries(dest) == ["1"]
+            return
+        with pytest.raises(SmokeTestError, match="NaN or infinity|not finite|NaN"):
+            push(tmp_path, model, dest, smoke_test_in_subprocess=True)
+        assert not dest.exists() or entries(dest) == []
+
     @pytest.mark.parametrize(
         "kind, stage, error",
         [
