@@ -231,12 +231,14 @@ def Trainer(
     _export(estimator, built["serving_receiver_fn"], model)
     latest = checkpoints.latest_checkpoint(model_run.uri)
     _copy_checkpoint(latest, fs.join(model.uri, CHECKPOINT_FORMAT))
-    model_type = _model_type(model.serving_model_dir)
-    if label_key is not None:
-        from components.trainer import eval_model
+    from components.trainer import eval_model
 
+    serving = tf.saved_model.load(model.serving_model_dir)
+    predictions = eval_model.predict_signature(serving).structured_outputs
+    model_type = "classification" if "probabilities" in predictions else "regression"
+    if label_key is not None:
         outputs = eval_model.export_eval_model(
-            model.serving_model_dir,
+            serving,
             model.eval_model_dir,
             label_key=label_key,
             raw_spec=raw_spec,
@@ -247,7 +249,7 @@ def Trainer(
     if tft_output is None:
         _write_samples(eval_files, model.sample_examples_path)
     model.model_type = model_type
-    model.signatures = sorted(tf.saved_model.load(model.serving_model_dir).signatures)
+    model.signatures = sorted(serving.signatures)
     step = checkpoints.checkpoint_step(latest)
     metrics = {k: _number(v) for k, v in (eval_result or {}).items()}
     context.log.info("Trained to step %d; evaluation: %s", step, metrics)
@@ -416,15 +418,6 @@ def _copy_checkpoint(checkpoint: str, folder: str) -> None:
         fs.join(folder, "checkpoint"),
         f'model_checkpoint_path: "{prefix}"\nall_model_checkpoint_paths: "{prefix}"\n',
     )
-
-
-def _model_type(serving_dir: str) -> str:
-    import tensorflow as tf
-
-    from components.trainer.eval_model import predict_signature
-
-    outputs = predict_signature(tf.saved_model.load(serving_dir)).structured_outputs
-    return "classification" if "probabilities" in outputs else "regression"
 
 
 def _write_samples(files: list[str], path: str) -> None:

@@ -52,7 +52,7 @@ def predict_signature(serving: Any) -> Any:
 
 
 def export_eval_model(
-    serving_dir: str,
+    serving: Any,
     eval_dir: str,
     *,
     label_key: str,
@@ -62,7 +62,7 @@ def export_eval_model(
     """Writes the evaluation-ready SavedModel; returns its output names.
 
     Args:
-        serving_dir: The exported serving SavedModel (serialized tf.Example in).
+        serving: The exported serving SavedModel (serialized tf.Example in), loaded.
         eval_dir: Where the evaluation model goes.
         label_key: The label: a raw feature, or a transformed one with
             ``tft_output``.
@@ -71,7 +71,6 @@ def export_eval_model(
     """
     import tensorflow as tf
 
-    serving = tf.saved_model.load(serving_dir)
     predict = predict_signature(serving)
     (input_name,) = predict.structured_input_signature[1]
     module = tf.Module(name="evaluation_model")
