@@ -299,11 +299,10 @@ def _run(args: argparse.Namespace) -> int:
     from pipeline.metadata import MetadataStore
     from pipeline.runners.local import LocalRunner
 
-    pipeline = load_pipeline(args.pipeline_file, args.pipeline)
+    root = None
     if args.root:
-        pipeline.root = (
-            args.root if fs.is_remote(args.root) else os.path.abspath(args.root)
-        )
+        root = args.root if fs.is_remote(args.root) else os.path.abspath(args.root)
+    pipeline = load_pipeline(args.pipeline_file, args.pipeline, root=root)
     target = args.store or pipeline.store
     # The root is checked before the store is opened, so a bad root leaves no new store
     # file; a store that cannot be opened then takes back the folders made for the root.

@@ -29,12 +29,17 @@ from pipeline.dag import Pipeline
 from pipeline.errors import DefinitionError, MlpipeError, did_you_mean
 
 
-def load_pipeline(path: str, name: str | None = None) -> Pipeline:
+def load_pipeline(
+    path: str, name: str | None = None, root: str | None = None
+) -> Pipeline:
     """Loads the pipeline defined by a Python file.
 
     Args:
         path: The pipeline file.
         name: Which pipeline to take when the file defines several (by pipeline name).
+        root: A pipeline root to use instead of the file's own. A
+            ``create_pipeline`` that takes a ``root`` argument gets it, so that
+            whatever it derives from the root (a store, a serving folder) follows.
 
     Returns:
         The ``Pipeline``.
@@ -56,8 +61,11 @@ def load_pipeline(path: str, name: str | None = None) -> Pipeline:
                 f"{path}: create_pipeline() must be callable without arguments to be run by "
                 f"mlpipe, but it requires {required}. Give them defaults."
             )
+        accepts_root = "root" in inspect.signature(factory).parameters
         try:
-            found = factory()
+            found = (
+                factory(root=root) if root is not None and accepts_root else factory()
+            )
         except MlpipeError:
             raise
         except Exception as exc:
@@ -79,6 +87,8 @@ def load_pipeline(path: str, name: str | None = None) -> Pipeline:
                 f"{path} defines no pipeline named {name!r}.{did_you_mean(name, names)} "
                 f"It defines: {', '.join(names) or 'none'}."
             )
+        if root is not None:
+            chosen[0].root = root
         return chosen[0]
     if not candidates:
         raise DefinitionError(
@@ -90,7 +100,10 @@ def load_pipeline(path: str, name: str | None = None) -> Pipeline:
         raise DefinitionError(
             f"{path} defines several pipelines ({names}); choose one with --pipeline NAME."
         )
-    return candidates[0]
+    found = candidates[0]
+    if root is not None:
+        found.root = root
+    return found
 
 
 def _import_file(path: str) -> ModuleType:

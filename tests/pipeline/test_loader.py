@@ -29,6 +29,26 @@ def test_create_pipeline_wins_and_main_block_does_not_run(tmp_path):
     assert load_pipeline(path).name == "made"
 
 
+def test_a_root_reaches_create_pipeline_and_what_it_derives(tmp_path):
+    path = _file(
+        tmp_path,
+        """
+        def create_pipeline(root="/default/root"):
+            return Pipeline("made", [], root=root, store=f"sqlite:///{root}/m.sqlite")
+        """,
+    )
+    made = load_pipeline(path, root=str(tmp_path / "elsewhere"))
+    assert made.root == str(tmp_path / "elsewhere")
+    assert made.store == f"sqlite:///{tmp_path / 'elsewhere'}/m.sqlite"
+    assert load_pipeline(path).root == "/default/root"
+
+
+def test_a_root_replaces_a_module_level_pipelines_own(tmp_path):
+    path = _file(tmp_path, 'a = Pipeline("a", [], root="/r/a")\n')
+    assert load_pipeline(path, root="/r/b").root == "/r/b"
+    assert load_pipeline(path, "a", root="/r/c").root == "/r/c"
+
+
 def test_module_level_pipeline_and_choice_by_name(tmp_path):
     path = _file(tmp_path, 'a = Pipeline("a", [])\nb = Pipeline("b", [])\n')
     assert load_pipeline(path, "b").name == "b"
