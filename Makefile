@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/mlpipe run pipelines/demo.py
+	$(BIN)/mlpipe run pipelines/taxi/pipeline.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
