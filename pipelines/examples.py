@@ -30,7 +30,7 @@ from typing import Any
 
 from pipeline import DefinitionError, Pipeline, RunResult
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 #: Where the shared data sets live; ``$MLPIPE_SHARED_DATA`` moves it.
 SHARED_DATA = os.environ.get(
     "MLPIPE_SHARED_DATA", os.path.join(REPO, "..", "shared", "data")
