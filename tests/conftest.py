@@ -5,6 +5,9 @@ import pathlib
 
 import pytest
 
+# The PostgreSQL fixtures, here so that one server serves every test module.
+from tests.postgres import postgres_server, postgres_url  # noqa: F401 - fixtures
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 

@@ -1,4 +1,4 @@
-"""The metadata store's tables, in portable SQL (SQLite today, PostgreSQL tomorrow).
+"""The metadata store's tables, in portable SQL (SQLite and PostgreSQL).
 
 The data model follows ML Metadata's: artifact types, artifacts, executions,
 contexts (a ``pipeline`` and its ``run``s), events (an execution read an artifact as
@@ -18,7 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 SCHEMA_VERSION = 1
-"""The schema version this code writes; raise it (with a migration) when tables change."""
+"""The schema version this code writes; raise it, with a step in
+``migrations.MIGRATIONS`` from the old version, when the tables change."""
 
 PIPELINE = "pipeline"
 RUN = "run"

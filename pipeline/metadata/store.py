@@ -2,7 +2,8 @@
 
 One ``MetadataStore`` API over SQLAlchemy Core: a SQLite file by default, any
 SQLAlchemy URL otherwise (PostgreSQL for teams), and ``MetadataStore.in_memory()`` as
-the twin for unit tests. Tables are created on first open (see ``schema``).
+the twin for unit tests. Tables are created on first open, and a store written
+by an older mlpipe is upgraded then (see ``schema`` and ``migrations``).
 
 Several processes may write one SQLite file at once, and several threads may share
 one store: SQLite runs in WAL mode, every write transaction starts with
@@ -56,6 +57,7 @@ from pipeline import registry
 from pipeline.artifacts import Artifact, ArtifactState, Model
 from pipeline.errors import MetadataStoreError, did_you_mean
 from pipeline.fs import mlpipe_home
+from pipeline.metadata import migrations
 from pipeline.metadata import schema as s
 from pipeline.metadata.lineage import Edge, Lineage
 
@@ -67,6 +69,7 @@ BUSY_TIMEOUT_S = 30
 """How long one SQLite statement waits for another process's write lock."""
 
 _ATTEMPTS = 6
+_SCHEMA_LOCK_KEY = int.from_bytes(b"mlpipe", "big")
 _PROPERTY_TYPES = {t.__name__: t for t in (int, float, str, bool, list, dict)}
 _STAND_IN_TYPES: dict[tuple[str, str], type[Artifact]] = {}
 
@@ -1308,13 +1311,9 @@ class MetadataStore:
     # ------------------------------------------------------------- helpers
 
     def _initialize(self) -> None:
-        def stored_version(conn: Connection) -> int | None:
-            if not sa.inspect(conn).has_table(s.schema_version.name):
-                return None
-            return conn.scalar(sa.select(sa.func.max(s.schema_version.c.version)))
-
-        def create(conn: Connection) -> None:
-            found = stored_version(conn)
+        def prepare(conn: Connection) -> tuple[int | None, list[int]]:
+            _lock_schema(conn)
+            found = migrations.stored_version(conn)
             self._check_version(found)
             if found is None:
                 s.metadata.create_all(conn)
@@ -1323,21 +1322,54 @@ class MetadataStore:
                         version=s.SCHEMA_VERSION, written_at=time.time()
                     )
                 )
+                return found, []
+            try:
+                return found, migrations.upgrade(conn, found)
+            except MetadataStoreError as exc:
+                raise MetadataStoreError(
+                    f"Cannot upgrade the metadata store {self.url} from schema "
+                    f"version {found} to {s.SCHEMA_VERSION}: {exc}"
+                ) from None
 
-        # Read first: opening an existing store then takes no write lock.
-        found = self._transaction("open", stored_version, write=False, wrap=False)
+        # Read first: opening a store that is up to date then takes no write lock.
+        found = self._transaction(
+            "open", migrations.stored_version, write=False, wrap=False
+        )
         self._check_version(found)
-        if found is not None:
+        if found == s.SCHEMA_VERSION:
             return
+        what = "create the tables" if found is None else "upgrade the tables"
         try:
-            self._transaction("create the tables", create, write=True, wrap=False)
-        except sa_exc.DBAPIError:
-            # On PostgreSQL two processes may create the tables at the same moment;
-            # the loser fails once the winner commits, and then finds its tables.
-            found = self._transaction("open", stored_version, write=False, wrap=False)
+            before, reached = self._transaction(what, prepare, write=True, wrap=False)
+        except MetadataStoreError:
+            raise
+        except Exception as exc:
+            if found is not None:
+                raise MetadataStoreError(
+                    f"Cannot upgrade the metadata store {self.url} from schema version "
+                    f"{found} to {s.SCHEMA_VERSION}: {_reason(exc)}. Nothing was "
+                    f"changed: the store is still at version {found}, and the mlpipe "
+                    f"that wrote it can still use it. Report this error to mlpipe."
+                ) from exc
+            if not isinstance(exc, sa_exc.DBAPIError):
+                raise
+            # Should two processes still race to create the tables (on a database
+            # whose lock _lock_schema does not take), the loser finds the winner's.
+            found = self._transaction(
+                "open", migrations.stored_version, write=False, wrap=False
+            )
             if found is None:
                 raise
             self._check_version(found)
+            return
+        if reached:
+            log.warning(
+                "Upgraded the metadata store %s from schema version %d to %d; older "
+                "mlpipe versions can no longer open it",
+                self.url,
+                before,
+                reached[-1],
+            )
 
     def _check_version(self, found: int | None) -> None:
         if found is not None and found > s.SCHEMA_VERSION:
@@ -1691,6 +1723,14 @@ def _find_context(conn: Connection, kind: str, name: str) -> int | None:
             s.contexts.c.type == kind, s.contexts.c.name == name
         )
     )
+
+
+def _lock_schema(conn: Connection) -> None:
+    # Creating or upgrading the tables must happen once, however many processes open
+    # the store at once. SQLite's BEGIN IMMEDIATE already holds the write lock; on
+    # PostgreSQL an advisory lock serializes them, even before any table exists.
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
 
 
 def _get_or_insert(

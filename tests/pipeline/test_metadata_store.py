@@ -1,8 +1,9 @@
 """The metadata store's contract, run against every backend.
 
-Each backend is a factory in ``BACKENDS``; the ``store`` fixture runs every contract
-test on each. PostgreSQL joins when ``MLPIPE_TEST_POSTGRES_URL`` names a scratch
-database, e.g. ``postgresql+pg8000://postgres@localhost:5432/mlpipe_test``.
+Each backend is a function in ``BACKENDS`` that gives a fresh store's URL; the
+``store`` fixture runs every contract test on each: in memory, a SQLite file, and a
+database of its own on the session's PostgreSQL server (``tests/postgres.py``; those
+tests are skipped, or fail under ``CI=true``, when PostgreSQL is not installed).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -38,40 +40,40 @@ from pipeline.metadata import (
     MetadataStore,
     RunState,
     default_store_url,
+    migrations,
     schema,
 )
 from pipeline.metadata import store as store_module
 
 
-def _in_memory(tmp_path: Path) -> MetadataStore:
-    return MetadataStore.in_memory()
+def _sqlite_file(request: pytest.FixtureRequest) -> str:
+    path = request.getfixturevalue("tmp_path") / "store" / "metadata.sqlite"
+    return f"sqlite:///{path}"
 
 
-def _sqlite_file(tmp_path: Path) -> MetadataStore:
-    return MetadataStore(tmp_path / "store" / "metadata.sqlite")
+def _postgresql(request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue("postgres_url")
 
 
-def _postgresql(tmp_path: Path) -> MetadataStore:
-    url = os.environ["MLPIPE_TEST_POSTGRES_URL"]
-    engine = sa.create_engine(url)
-    schema.metadata.drop_all(engine)
-    engine.dispose()
-    return MetadataStore(url)
-
-
-BACKENDS: dict[str, Callable[[Path], MetadataStore]] = {
-    "in-memory": _in_memory,
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest], str]] = {
+    "in-memory": lambda request: "sqlite://",
     "sqlite-file": _sqlite_file,
+    "postgresql": _postgresql,
 }
-if os.environ.get("MLPIPE_TEST_POSTGRES_URL"):
-    # A scratch database whose mlpipe tables each test drops and re-creates.
-    BACKENDS["postgresql"] = _postgresql
+DURABLE = ["sqlite-file", "postgresql"]
+"""The backends a store outlives its process on: where schema versions matter."""
 
 
 @pytest.fixture(params=list(BACKENDS))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
-    with BACKENDS[request.param](tmp_path) as opened:
+def store(request: pytest.FixtureRequest) -> Iterator[MetadataStore]:
+    with MetadataStore(BACKENDS[request.param](request)) as opened:
         yield opened
+
+
+@pytest.fixture(params=DURABLE)
+def durable_url(request: pytest.FixtureRequest) -> str:
+    """The URL of a fresh SQLite file or PostgreSQL database, no tables yet."""
+    return BACKENDS[request.param](request)
 
 
 def _sql(store: MetadataStore, statement: sa.Executable) -> None:
@@ -963,13 +965,14 @@ class TestOpening:
             MetadataStore(tmp_path)
 
     def test_missing_driver_masks_the_password(self):
-        if importlib.util.find_spec("psycopg"):
-            pytest.skip("psycopg is installed")
+        # psycopg is a dev dependency; a PostgreSQL driver nobody installs stands in.
+        if importlib.util.find_spec("psycopg2cffi"):
+            pytest.skip("psycopg2cffi is installed")
         with pytest.raises(MetadataStoreError) as caught:
-            MetadataStore("postgresql+psycopg://me:s3cret@db.example.com/mlpipe")
+            MetadataStore("postgresql+psycopg2cffi://me:s3cret@db.example.com/mlpipe")
         message = str(caught.value)
         assert "s3cret" not in message
-        assert "postgresql+psycopg://me:***@db.example.com/mlpipe" in message
+        assert "postgresql+psycopg2cffi://me:***@db.example.com/mlpipe" in message
         assert "driver is not installed" in message and "mlpipe[postgres]" in message
 
     def test_not_a_url(self):
@@ -985,30 +988,258 @@ class TestOpening:
             MetadataStore(tmp_path / "new" / "deeper" / "metadata.sqlite")
         assert list(tmp_path.iterdir()) == []
 
-    def test_newer_schema_version_asks_to_upgrade(self, tmp_path):
-        path = tmp_path / "metadata.sqlite"
-        MetadataStore(path).close()
-        with sqlite3.connect(path) as conn:
-            conn.execute(
-                "INSERT INTO schema_version VALUES (?, 0)", (schema.SCHEMA_VERSION + 1,)
-            )
-
-        with pytest.raises(
-            MetadataStoreError,
-            match=re.escape(
-                f"has schema version {schema.SCHEMA_VERSION + 1}, newer than this "
-                f"mlpipe knows ({schema.SCHEMA_VERSION})"
-            )
-            + ".*Upgrade mlpipe",
-        ):
-            MetadataStore(path)
-        assert path.exists()
-
     def test_closed_store(self):
         store = MetadataStore.in_memory()
         store.close()
         with pytest.raises(MetadataStoreError, match="is closed; open a new"):
             store.list_runs()
+
+
+class TestPostgresql:
+    def test_url_password_is_masked_and_data_is_kept(self, postgres_url):
+        url = sa.make_url(postgres_url).set(password="s3cret")
+        # The test server trusts every local connection, so any password does.
+        raw = url.render_as_string(hide_password=False)
+        with MetadataStore(raw) as store:
+            store.start_run("taxi", run_id="r1")
+            assert store.url == url.render_as_string(hide_password=True)
+            assert "s3cret" not in store.url
+        with MetadataStore(raw) as again:
+            assert again.get_run("r1").pipeline_name == "taxi"
+
+    def test_a_server_that_is_not_there(self, postgres_url):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            closed_port = probe.getsockname()[1]
+        url = sa.make_url(postgres_url).set(port=closed_port, password="s3cret")
+        with pytest.raises(MetadataStoreError) as caught:
+            MetadataStore(url.render_as_string(hide_password=False))
+        message = str(caught.value)
+        assert message.startswith(
+            f"Cannot open the metadata store {url.render_as_string()}: "
+        )
+        assert "s3cret" not in message
+        assert message.endswith(
+            "Check that the database server is running and reachable, and the user "
+            "name, password and database name in the URL."
+        )
+
+    def test_tables_are_created_once_by_racing_openers(self, postgres_url):
+        opened: list[MetadataStore] = []
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(4)
+
+        def open_store() -> None:
+            try:
+                barrier.wait(timeout=30)
+                opened.append(MetadataStore(postgres_url))
+            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_store) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        try:
+            assert errors == []
+            assert len(opened) == 4
+            assert _versions(postgres_url) == [schema.SCHEMA_VERSION]
+        finally:
+            for store in opened:
+                store.close()
+
+
+def _versions(url: str) -> list[int]:
+    """The schema versions a store recorded, oldest first."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(
+                conn.scalars(
+                    sa.select(schema.schema_version.c.version).order_by(
+                        schema.schema_version.c.version
+                    )
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+def _columns(url: str, table: str) -> list[str]:
+    engine = sa.create_engine(url)
+    try:
+        return [column["name"] for column in sa.inspect(engine).get_columns(table)]
+    finally:
+        engine.dispose()
+
+
+def _add_note(conn: sa.Connection) -> None:
+    """A synthetic step 1 → 2: a new column, filled in for the rows already there."""
+    conn.execute(sa.text("ALTER TABLE contexts ADD COLUMN note TEXT"))
+    conn.execute(sa.text("UPDATE contexts SET note = 'from v1'"))
+
+
+def _index_note(conn: sa.Connection) -> None:
+    """A synthetic step 2 → 3, which needs step 1 → 2 to have run."""
+    conn.execute(sa.text("CREATE INDEX ix_contexts_note ON contexts (note)"))
+
+
+class TestSchemaVersions:
+    """Schema versions and upgrades, on the backends a store outlives a process on.
+
+    Today's schema is the first, so the upgrades run synthetic steps: a store is
+    written by this mlpipe, then opened as if by one whose SCHEMA_VERSION is higher.
+    """
+
+    @pytest.fixture
+    def old_store(self, durable_url: str) -> str:
+        """A store written at today's version, with one run in it."""
+        with MetadataStore(durable_url) as store:
+            store.start_run("taxi", run_id="r1")
+        return durable_url
+
+    def _become(self, monkeypatch, version: int, steps: dict) -> None:
+        monkeypatch.setattr(schema, "SCHEMA_VERSION", version)
+        monkeypatch.setattr(migrations, "MIGRATIONS", steps)
+
+    def test_a_new_store_records_the_current_version(self, durable_url):
+        with MetadataStore(durable_url):
+            pass
+        assert _versions(durable_url) == [schema.SCHEMA_VERSION]
+        with MetadataStore(durable_url):
+            pass
+        assert _versions(durable_url) == [schema.SCHEMA_VERSION]
+
+    def test_an_older_store_is_upgraded_on_open(self, old_store, monkeypatch, caplog):
+        first = schema.SCHEMA_VERSION
+        self._become(monkeypatch, first + 2, {first: _add_note, first + 1: _index_note})
+
+        with MetadataStore(old_store) as store:
+            assert store.get_run("r1").pipeline_name == "taxi"
+            store.start_run("taxi", run_id="r2")
+
+        assert _versions(old_store) == [first, first + 1, first + 2]
+        assert "note" in _columns(old_store, "contexts")
+        engine = sa.create_engine(old_store)
+        with engine.connect() as conn:
+            notes = dict(conn.execute(sa.text("SELECT name, note FROM contexts")).all())
+            indexes = {i["name"] for i in sa.inspect(conn).get_indexes("contexts")}
+        engine.dispose()
+        assert notes == {"taxi": "from v1", "r1": "from v1", "r2": None}
+        assert "ix_contexts_note" in indexes
+        assert (
+            f"Upgraded the metadata store {sa.make_url(old_store).render_as_string()} "
+            f"from schema version {first} to {first + 2}"
+        ) in caplog.text
+
+        caplog.clear()
+        with MetadataStore(old_store) as again:
+            assert [r.run_id for r in again.list_runs()] == ["r2", "r1"]
+        assert _versions(old_store) == [first, first + 1, first + 2]
+        assert "Upgraded" not in caplog.text
+
+    def test_a_failed_upgrade_changes_nothing(self, old_store, monkeypatch):
+        first = schema.SCHEMA_VERSION
+
+        def broken(conn: sa.Connection) -> None:
+            conn.execute(sa.text("CREATE TABLE half_done (id INTEGER)"))
+            conn.execute(sa.text("SELECT no_such_column FROM contexts"))
+
+        self._become(monkeypatch, first + 2, {first: _add_note, first + 1: broken})
+        with pytest.raises(
+            MetadataStoreError,
+            # (?s): PostgreSQL's reason spans lines (the statement and a caret).
+            match="(?s)"
+            + re.escape(
+                f"from schema version {first} to {first + 2}: OperationalError"
+                if old_store.startswith("sqlite")
+                else f"from schema version {first} to {first + 2}: UndefinedColumn"
+            )
+            + ".*"
+            + re.escape(
+                f"Nothing was changed: the store is still at version {first}, and "
+                f"the mlpipe that wrote it can still use it."
+            ),
+        ):
+            MetadataStore(old_store)
+
+        assert _versions(old_store) == [first]
+        assert "note" not in _columns(old_store, "contexts")
+        engine = sa.create_engine(old_store)
+        assert not sa.inspect(engine).has_table("half_done")
+        engine.dispose()
+        monkeypatch.undo()
+        with MetadataStore(old_store) as store:
+            assert store.get_run("r1").pipeline_name == "taxi"
+
+    def test_a_missing_step_is_named(self, old_store, monkeypatch):
+        first = schema.SCHEMA_VERSION
+        self._become(monkeypatch, first + 2, {first: _add_note})
+        with pytest.raises(
+            MetadataStoreError,
+            match=re.escape(
+                f"from schema version {first} to {first + 2}: No upgrade from schema "
+                f"version {first + 1} to {first + 2}: this mlpipe knows steps from "
+                f"versions [{first}]"
+            ),
+        ):
+            MetadataStore(old_store)
+        assert _versions(old_store) == [first]
+        assert "note" not in _columns(old_store, "contexts")
+
+    def test_racing_openers_upgrade_once(self, old_store, monkeypatch):
+        first = schema.SCHEMA_VERSION
+        ran: list[int] = []
+
+        def slow_note(conn: sa.Connection) -> None:
+            ran.append(threading.get_ident())
+            time.sleep(0.3)  # long enough for the other openers to be waiting
+            _add_note(conn)
+
+        self._become(monkeypatch, first + 1, {first: slow_note})
+        opened: list[MetadataStore] = []
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(3)
+
+        def open_store() -> None:
+            try:
+                barrier.wait(timeout=30)
+                opened.append(MetadataStore(old_store))
+            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_store) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for store in opened:
+            store.close()
+
+        assert errors == []
+        assert len(ran) == 1
+        assert _versions(old_store) == [first, first + 1]
+
+    def test_a_newer_store_asks_to_upgrade_mlpipe(self, old_store):
+        newer = schema.SCHEMA_VERSION + 1
+        engine = sa.create_engine(old_store)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.insert(schema.schema_version).values(version=newer, written_at=0)
+            )
+        engine.dispose()
+
+        with pytest.raises(
+            MetadataStoreError,
+            match=re.escape(
+                f"has schema version {newer}, newer than this mlpipe knows "
+                f"({schema.SCHEMA_VERSION})"
+            )
+            + ".*Upgrade mlpipe",
+        ):
+            MetadataStore(old_store)
+        assert _versions(old_store) == [schema.SCHEMA_VERSION, newer]
 
 
 class TestBusyDatabase:
