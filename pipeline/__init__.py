@@ -62,6 +62,7 @@ from pipeline.errors import (
     did_you_mean,
 )
 from pipeline.loader import load_pipeline
+from pipeline.runners.beam import BeamDagRunner
 from pipeline.runners.local import LocalRunner, RunResult
 
 __version__ = "0.1.0"
@@ -80,6 +81,7 @@ __all__ = [
     "Artifact",
     "ArtifactState",
     "ArtifactStorageError",
+    "BeamDagRunner",
     "Channel",
     "Component",
     "DefinitionError",

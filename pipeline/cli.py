@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import datetime
 import json
@@ -116,6 +117,14 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="how many independent components may run at once (default 1)",
     )
+    run.add_argument(
+        "--orchestrator",
+        choices=["local", "beam"],
+        default="local",
+        help="what runs the components: 'local', this process (default), or 'beam', "
+        "the whole pipeline as one Beam pipeline (BeamDagRunner)",
+    )
+    _add_dataflow_flags(run)
 
     runs = commands.add_parser(
         "runs", parents=[common], help="list recent runs, newest first"
@@ -295,14 +304,26 @@ def _open_existing_store(args: argparse.Namespace) -> Any:
 
 def _run(args: argparse.Namespace) -> int:
     from pipeline import fs
+    from pipeline.errors import DefinitionError
     from pipeline.loader import load_pipeline
     from pipeline.metadata import MetadataStore
+    from pipeline.runners.dataflow_options import prepare_dataflow
     from pipeline.runners.local import LocalRunner
 
+    if args.orchestrator == "beam" and args.parallelism != 1:
+        raise DefinitionError(
+            "--parallelism is for --orchestrator local; with --orchestrator beam the "
+            "Beam runner decides what runs at once."
+        )
     root = None
     if args.root:
         root = args.root if fs.is_remote(args.root) else os.path.abspath(args.root)
     pipeline = load_pipeline(args.pipeline_file, args.pipeline, root=root)
+    beam_args = [*args.beam_arg, *_runner_args(args, pipeline.beam_pipeline_args)]
+    launch = prepare_dataflow(pipeline, beam_args)
+    if launch is not None:
+        atexit.register(launch.cleanup)
+        beam_args += launch.beam_args
     target = args.store or pipeline.store
     # The root is checked before the store is opened, so a bad root leaves no new store
     # file; a store that cannot be opened then takes back the folders made for the root.
@@ -315,12 +336,17 @@ def _run(args: argparse.Namespace) -> int:
             with contextlib.suppress(OSError):
                 os.rmdir(folder)
         raise
-    runner = LocalRunner(
+    options: dict[str, Any] = dict(
         store=store,
         enable_cache=False if args.no_cache else None,
-        parallelism=args.parallelism,
-        beam_pipeline_args=args.beam_arg,
+        beam_pipeline_args=beam_args,
     )
+    if args.orchestrator == "beam":
+        from pipeline.runners.beam import BeamDagRunner
+
+        runner: Any = BeamDagRunner(**options)
+    else:
+        runner = LocalRunner(parallelism=args.parallelism, **options)
     try:
         with _terminate_on_sigterm():
             try:
@@ -335,6 +361,90 @@ def _run(args: argparse.Namespace) -> int:
         if store is not target:
             store.close()
     return EXIT_OK
+
+
+_DATAFLOW_FLAGS = (
+    "project",
+    "region",
+    "temp_location",
+    "staging_location",
+    "service_account_email",
+)
+
+
+def _runner_name(text: str) -> str:
+    name = text.strip().lower().removesuffix("runner")
+    if name not in ("local", "dataflow"):
+        raise argparse.ArgumentTypeError(
+            f"expected 'local' or 'dataflow', got {text!r} (other Beam runners: "
+            f"--beam-arg=--runner=NAME)"
+        )
+    return name
+
+
+def _add_dataflow_flags(run: argparse.ArgumentParser) -> None:
+    group = run.add_argument_group(
+        "Dataflow",
+        "where the components' Beam jobs run; --runner dataflow sends them to Google "
+        "Cloud Dataflow, with mlpipe and the pipeline's module files packaged for the "
+        "workers (see docs/dataflow.md). Other Dataflow options: --beam-arg, e.g. "
+        "--beam-arg=--max_num_workers=10",
+    )
+    group.add_argument(
+        "--runner",
+        type=_runner_name,
+        metavar="{local,dataflow}",
+        help="'local': Beam's FnApiRunner in this process (the default), or "
+        "'dataflow': DataflowRunner (needs --project, --region, --temp-location and "
+        "a gs:// --root)",
+    )
+    group.add_argument("--project", help="the Google Cloud project id")
+    group.add_argument("--region", help="the Dataflow region, e.g. us-central1")
+    group.add_argument(
+        "--temp-location",
+        metavar="GS_URL",
+        help="a gs:// folder for the jobs' temporary files",
+    )
+    group.add_argument(
+        "--staging-location",
+        metavar="GS_URL",
+        help="a gs:// folder for the workers' packages (default: "
+        "<temp-location>/staging)",
+    )
+    group.add_argument(
+        "--service-account-email",
+        metavar="EMAIL",
+        help="the workers' service account (default: the project's Compute Engine "
+        "default service account)",
+    )
+
+
+def _runner_args(args: argparse.Namespace, pipeline_args: list[str]) -> list[str]:
+    """The Beam options of --runner and the Dataflow flags, after --beam-arg's."""
+    from pipeline.errors import DefinitionError
+    from pipeline.runners.dataflow_options import RUNNER, is_dataflow
+
+    given = [name for name in _DATAFLOW_FLAGS if getattr(args, name)]
+    dataflow = args.runner == "dataflow" or (
+        args.runner is None and is_dataflow([*pipeline_args, *args.beam_arg])
+    )
+    if given and not dataflow:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise DefinitionError(
+            f"{flags} {'is' if len(given) == 1 else 'are'} for Dataflow, but the "
+            f"components' Beam jobs run "
+            f"{'locally' if args.runner == 'local' else 'locally (the default)'}. "
+            f"Add --runner dataflow, or leave {flags} out."
+        )
+    if args.runner == "local":
+        # Over whatever runner the pipeline's own options name.
+        return ["--runner=FnApiRunner"]
+    beam_args = [f"--runner={RUNNER}"] if args.runner == "dataflow" else []
+    return beam_args + [
+        f"--{name}={getattr(args, name)}"
+        for name in _DATAFLOW_FLAGS
+        if getattr(args, name)
+    ]
 
 
 def _missing_folders(root: str) -> list[str]:

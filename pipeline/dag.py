@@ -160,22 +160,49 @@ class Pipeline:
             f"{did_you_mean(component_id, ids)} Its components: {', '.join(ids)}."
         )
 
-    def run(self, **options: Any) -> RunResult:
-        """Runs the pipeline in this process with ``LocalRunner``.
+    def run(self, runner: Any = "local", **options: Any) -> RunResult:
+        """Runs the pipeline: in this process, or as one Beam pipeline.
 
         Args:
-            **options: Passed to ``LocalRunner`` (``enable_cache``, ``parallelism``,
-                ``beam_pipeline_args``, ``store``).
+            runner: ``"local"`` for ``LocalRunner`` (components run in this process),
+                ``"beam"`` for ``BeamDagRunner`` (the whole DAG as one Beam pipeline;
+                see ``pipeline.runners.beam``), or a runner instance, i.e. anything
+                with a ``run(pipeline)`` method.
+            **options: Passed to the runner named: ``store``, ``enable_cache``,
+                ``beam_pipeline_args``, and ``parallelism`` (local) or
+                ``beam_orchestrator_args`` (beam).
 
         Returns:
             The run's ``RunResult``.
 
         Raises:
             PipelineRunError: A component failed (its original exception is chained).
+            DefinitionError: An unknown runner name, or options beside a runner
+                instance.
         """
-        from pipeline.runners.local import LocalRunner
+        from pipeline.errors import did_you_mean
 
-        return LocalRunner(**options).run(self)
+        if not isinstance(runner, str):
+            if options:
+                raise DefinitionError(
+                    f"Pipeline {self.name!r}: run() got a runner instance and the "
+                    f"options {sorted(options)}; pass the options to the runner's "
+                    f"constructor instead."
+                )
+            return runner.run(self)
+        if runner == "local":
+            from pipeline.runners.local import LocalRunner
+
+            return LocalRunner(**options).run(self)
+        if runner == "beam":
+            from pipeline.runners.beam import BeamDagRunner
+
+            return BeamDagRunner(**options).run(self)
+        raise DefinitionError(
+            f"Pipeline {self.name!r}: unknown runner {runner!r}."
+            f"{did_you_mean(runner, ['local', 'beam'])} Use 'local', 'beam' or a "
+            f"runner instance."
+        )
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, {[node.id for node in self._order]})"
