@@ -37,8 +37,21 @@ def beam_options(args: Sequence[str] = ()) -> Any:
     return PipelineOptions(args)
 
 
-def make_beam_pipeline(args: Sequence[str] = ()) -> Any:
+def make_beam_pipeline(
+    args: Sequence[str] = (), *, job_label: str | None = None
+) -> Any:
     """A ``beam.Pipeline`` over ``beam_options(args)``; use it as a context manager.
+
+    Options that choose DataflowRunner are checked and completed first by
+    ``components.dataflow.make_dataflow_pipeline`` (SDK from the worker container,
+    mlpipe's package for the workers, a job name starting with ``job_label``);
+    with ``--dry_run=True`` as well, ``run()`` translates the job offline and raises
+    ``components.dataflow.DataflowDryRun`` instead of returning.
+
+    Args:
+        args: Beam options, e.g. ``context.beam_pipeline_args``.
+        job_label: Names the job on runners that show names (Dataflow):
+            ``job_label(context)``.
 
     Example:
         >>> import apache_beam as beam
@@ -47,4 +60,21 @@ def make_beam_pipeline(args: Sequence[str] = ()) -> Any:
     """
     import apache_beam as beam
 
+    from pipeline.runners.dataflow_options import is_dataflow
+
+    if is_dataflow(args):
+        from components.dataflow import make_dataflow_pipeline
+
+        return make_dataflow_pipeline(args, job_label=job_label)
     return beam.Pipeline(options=beam_options(args))
+
+
+def job_label(context: Any) -> str:
+    """``<pipeline>-<component id>``: what a component's Beam job names start with.
+
+    Example:
+        >>> from pipeline import ExecutionContext
+        >>> job_label(ExecutionContext("taxi", "/tmp/r", "run-1", "stats", 3))
+        'taxi-stats'
+    """
+    return f"{context.pipeline_name}-{context.component_id}"

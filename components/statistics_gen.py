@@ -109,12 +109,14 @@ def StatisticsGen(
     import apache_beam as beam
     from tfx_bsl.coders import example_coder
 
-    from components.beam_pipeline import make_beam_pipeline
+    from components.beam_pipeline import job_label, make_beam_pipeline
 
     decoder = example_coder.ExamplesToRecordBatchDecoder()
     # validate=False below: the files were just listed; Beam would list them again
     # while building the pipeline, which stalls on some remote file systems.
-    with make_beam_pipeline(context.beam_pipeline_args) as pipeline:
+    with make_beam_pipeline(
+        context.beam_pipeline_args, job_label=job_label(context)
+    ) as pipeline:
         for split, pattern in patterns.items():
             _ = (
                 pipeline

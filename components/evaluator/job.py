@@ -96,9 +96,11 @@ def run(job: EvalJob, beam_args: Sequence[str]) -> JobResult:
     from components.beam_pipeline import make_beam_pipeline
 
     started = time.monotonic()
+    # log_name is the runner's logger of the component, mlpipe.<component id>.
+    label = job.log_name.rpartition(".")[2]
     # validate=False: the files were just listed; Beam would list them again while
     # building the pipeline, which stalls on some remote file systems.
-    with make_beam_pipeline(beam_args) as pipeline:
+    with make_beam_pipeline(beam_args, job_label=label) as pipeline:
         evaluated = (
             pipeline
             | "Read"
@@ -245,8 +247,10 @@ class _Compute(beam.DoFn):
         self._metrics_module = metrics_module
 
     def setup(self) -> None:
+        from components.dataflow import worker_path
+
         self._user = (
-            user_metrics.load_metrics("Evaluator", self._metrics_module)
+            user_metrics.load_metrics("Evaluator", worker_path(self._metrics_module))
             if self._metrics_module
             else {}
         )

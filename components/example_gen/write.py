@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from components.beam_pipeline import make_beam_pipeline
+from components.beam_pipeline import job_label, make_beam_pipeline
 from components.example_gen import tfrecord
 from components.example_gen.bad_rows import (
     BAD_ROWS_FILE,
@@ -354,6 +354,7 @@ def run_job(
     splits: SplitPlan,
     tolerance: Tolerance,
     beam_pipeline_args: list[str],
+    label: str | None = None,
 ) -> JobResult:
     """Reads every task through ``source`` and writes the split examples.
 
@@ -365,6 +366,7 @@ def run_job(
         splits: How rows are split.
         tolerance: How many bad rows may be skipped.
         beam_pipeline_args: Options for the Beam pipeline.
+        label: Names the Beam job (``job_label(context)``).
 
     Returns:
         The row counts per split, the number of bad rows skipped and the source's
@@ -382,7 +384,7 @@ def run_job(
         fs.makedirs(examples.split_uri(name))
     summary_path = f"{examples.uri}/{_TMP}/summary.json"
     writer = _WriteBlock(source, splits, examples.uri, tolerance.count)
-    with make_beam_pipeline(beam_pipeline_args) as p:
+    with make_beam_pipeline(beam_pipeline_args, job_label=label) as p:
         blocks = (
             p
             | "Files" >> beam.Create(tasks)
@@ -503,6 +505,7 @@ def generate(
         splits=splits,
         tolerance=tolerance,
         beam_pipeline_args=list(context.beam_pipeline_args) if context else [],
+        label=job_label(context) if context else None,
     )
     publish(examples, result, selection.span, selection.version)
     facts: dict[str, Any] = {

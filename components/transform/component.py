@@ -184,7 +184,7 @@ def _run(
     transform_graph: TransformGraph,
     transformed_examples: Examples,
 ) -> dict[str, int] | None:
-    from components.beam_pipeline import make_beam_pipeline
+    from components.beam_pipeline import job_label, make_beam_pipeline
     from components.transform import job, user_module
 
     temp_dir = fs.join(transform_graph.uri, _TEMP_DIR)
@@ -198,7 +198,9 @@ def _run(
         output_dirs={s: transformed_examples.split_uri(s) for s in transform},
         temp_dir=temp_dir,
     )
-    pipeline = make_beam_pipeline(context.beam_pipeline_args)
+    pipeline = make_beam_pipeline(
+        context.beam_pipeline_args, job_label=job_label(context)
+    )
     try:
         job.build(pipeline, spec)
     except Exception as exc:  # noqa: BLE001 - explained when it is the user's

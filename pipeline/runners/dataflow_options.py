@@ -5,7 +5,8 @@ job runs wherever its Beam options say. This module holds everything about sendi
 those jobs to Google Cloud Dataflow that can be decided without TensorFlow or Beam, so
 that ``mlpipe run --runner dataflow`` refuses bad options in a second:
 
-- ``dataflow_args``: the Beam options for Dataflow from the ``mlpipe run`` flags.
+- ``dataflow_args``: Beam options for Dataflow, from Python (what ``mlpipe run``'s
+  ``--runner dataflow --project ...`` flags turn into).
 - ``check_dataflow_args``: validates Beam options that choose DataflowRunner (project
   id, region, ``gs://`` temp and staging locations and their bucket names, job name,
   service account, setup file, ``--dry_run``); every error says what and how to fix.
