@@ -16,6 +16,7 @@ from pipeline import (
     Parameter,
     component,
     did_you_mean,
+    fs,
     source_version,
 )
 
@@ -188,4 +189,7 @@ def CsvExampleGen(
         tolerance=tolerance,
         examples=examples,
         context=context,
+        # Large CSV input is converted faster by worker processes (see
+        # components.beam_pipeline.choose_local_mode).
+        input_bytes=sum(size for t in tasks for _, size, _ in fs.file_stats(t.path)),
     )

@@ -355,6 +355,7 @@ def run_job(
     tolerance: Tolerance,
     beam_pipeline_args: list[str],
     label: str | None = None,
+    input_bytes: int | None = None,
 ) -> JobResult:
     """Reads every task through ``source`` and writes the split examples.
 
@@ -367,6 +368,8 @@ def run_job(
         tolerance: How many bad rows may be skipped.
         beam_pipeline_args: Options for the Beam pipeline.
         label: Names the Beam job (``job_label(context)``).
+        input_bytes: The input's size, when the local running mode should follow
+            it (``components.beam_pipeline.choose_local_mode``).
 
     Returns:
         The row counts per split, the number of bad rows skipped and the source's
@@ -384,7 +387,9 @@ def run_job(
         fs.makedirs(examples.split_uri(name))
     summary_path = f"{examples.uri}/{_TMP}/summary.json"
     writer = _WriteBlock(source, splits, examples.uri, tolerance.count)
-    with make_beam_pipeline(beam_pipeline_args, job_label=label) as p:
+    with make_beam_pipeline(
+        beam_pipeline_args, job_label=label, input_bytes=input_bytes
+    ) as p:
         blocks = (
             p
             | "Files" >> beam.Create(tasks)
@@ -489,8 +494,12 @@ def generate(
     tolerance: Tolerance,
     examples: Examples,
     context: Any,
+    input_bytes: int | None = None,
 ) -> dict[str, Any]:
     """Runs the job, records the outcome on ``examples`` and returns the result dict.
+
+    ``input_bytes``, when given, lets the input's size choose the local running
+    mode (``components.beam_pipeline.choose_local_mode``).
 
     Returns:
         JSON facts for the execution: ``row_counts``, ``bad_rows``, ``files``, the
@@ -506,6 +515,7 @@ def generate(
         tolerance=tolerance,
         beam_pipeline_args=list(context.beam_pipeline_args) if context else [],
         label=job_label(context) if context else None,
+        input_bytes=input_bytes,
     )
     publish(examples, result, selection.span, selection.version)
     facts: dict[str, Any] = {
