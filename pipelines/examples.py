@@ -28,7 +28,7 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline import DefinitionError, Pipeline, RunResult
+from pipeline import DefinitionError, Pipeline, RunResult, fs
 
 REPO = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 #: Where the shared data sets live; ``$MLPIPE_SHARED_DATA`` moves it.
@@ -72,15 +72,40 @@ def default_root(name: str) -> str:
     return os.path.join(REPO, "runs", name)
 
 
+def resolve_root(root: str) -> str:
+    """An absolute local root, or a URL root (``gs://...``) as it is.
+
+    Example:
+        >>> resolve_root("gs://bucket/pipelines/taxi")
+        'gs://bucket/pipelines/taxi'
+    """
+    return root if fs.is_remote(root) else os.path.abspath(root)
+
+
+def under_root(root: str, *parts: str) -> str:
+    """A path inside the root, for local roots and URL roots alike."""
+    return fs.join(root, *parts)
+
+
 def store_url(root: str, store: str | None) -> str:
-    """``store`` if given, else an SQLite file in the pipeline root.
+    """``store`` if given, else an SQLite file in the (local) pipeline root.
 
     Example:
         >>> store_url("/r/taxi", None)
         'sqlite:////r/taxi/metadata.sqlite'
+        >>> store_url("gs://b/taxi", None)
+        Traceback (most recent call last):
+        ...
+        pipeline.errors.DefinitionError: The pipeline root gs://b/taxi is not a local folder, so the SQLite store cannot live in it: pass a store URL (--store), e.g. a PostgreSQL database the launching machine reaches (see docs/dataflow.md).
     """
     if store:
         return store
+    if fs.is_remote(root):
+        raise DefinitionError(
+            f"The pipeline root {root} is not a local folder, so the SQLite store "
+            f"cannot live in it: pass a store URL (--store), e.g. a PostgreSQL "
+            f"database the launching machine reaches (see docs/dataflow.md)."
+        )
     return "sqlite:///" + os.path.join(os.path.abspath(root), "metadata.sqlite")
 
 

@@ -38,8 +38,10 @@ from pipeline import Pipeline  # noqa: E402
 from pipelines.examples import (  # noqa: E402
     default_root,
     main,
+    resolve_root,
     shared_data,
     store_url,
+    under_root,
 )
 
 NAME = "iris"
@@ -75,7 +77,7 @@ def create_pipeline(
     Returns:
         The ``Pipeline``.
     """
-    root = os.path.abspath(root)
+    root = resolve_root(root)
     gen = CsvExampleGen(
         input_base=data or shared_data("iris"),
         input_splits={"train": "iris_training.csv", "eval": "iris_test.csv"},
@@ -102,7 +104,7 @@ def create_pipeline(
     pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=serving_dir or os.path.join(root, "serving", NAME),
+        push_destination=serving_dir or under_root(root, "serving", NAME),
         examples=gen.outputs["examples"],
     )
     return Pipeline(

@@ -43,7 +43,12 @@ from pipeline import (  # noqa: E402
     Pipeline,
     component,
 )
-from pipelines.examples import default_root, main, store_url  # noqa: E402
+from pipelines.examples import (  # noqa: E402
+    default_root,
+    main,
+    resolve_root,
+    store_url,
+)
 
 NAME = "linear_fit"
 #: Points generated, serialized and written at a time.
@@ -161,7 +166,7 @@ def create_pipeline(
     Returns:
         The ``Pipeline``.
     """
-    root = os.path.abspath(root)
+    root = resolve_root(root)
     batch_size = min(batch_size, points)
     if train_steps is None:
         train_steps = max(500, math.ceil(points / batch_size))

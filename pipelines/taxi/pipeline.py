@@ -41,8 +41,10 @@ from pipeline import Channel, Component, Pipeline  # noqa: E402
 from pipelines.examples import (  # noqa: E402
     default_root,
     main,
+    resolve_root,
     shared_data,
     store_url,
+    under_root,
 )
 
 NAME = "taxi"
@@ -81,7 +83,7 @@ def create_pipeline(
     Returns:
         The ``Pipeline``.
     """
-    root = os.path.abspath(root)
+    root = resolve_root(root)
     gen = CsvExampleGen(input_base=data or shared_data("chicago_taxi", "data.csv"))
     return Pipeline(
         NAME,
@@ -93,7 +95,7 @@ def create_pipeline(
                 eval_steps=eval_steps,
                 hidden_units=hidden_units,
                 min_auc=min_auc,
-                serving_dir=serving_dir or os.path.join(root, "serving", NAME),
+                serving_dir=serving_dir or under_root(root, "serving", NAME),
                 transform_module=transform_module,
                 trainer_module=trainer_module,
             ),

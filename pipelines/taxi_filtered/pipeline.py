@@ -40,8 +40,10 @@ from pipeline import (  # noqa: E402
 from pipelines.examples import (  # noqa: E402
     default_root,
     main,
+    resolve_root,
     shared_data,
     store_url,
+    under_root,
 )
 from pipelines.taxi.pipeline import (  # noqa: E402
     TRAINER_MODULE,
@@ -132,7 +134,7 @@ def create_pipeline(
     Returns:
         The ``Pipeline``.
     """
-    root = os.path.abspath(root)
+    root = resolve_root(root)
     gen = CsvExampleGen(input_base=data or shared_data("chicago_taxi", "data.csv"))
     cleaned = drop_fare_outliers(
         examples=gen.outputs["examples"], min_fare=min_fare, max_fare=max_fare
@@ -148,7 +150,7 @@ def create_pipeline(
                 eval_steps=eval_steps,
                 hidden_units=hidden_units,
                 min_auc=min_auc,
-                serving_dir=serving_dir or os.path.join(root, "serving", NAME),
+                serving_dir=serving_dir or under_root(root, "serving", NAME),
                 transform_module=transform_module,
                 trainer_module=trainer_module,
             ),

@@ -38,8 +38,10 @@ from pipeline import Pipeline  # noqa: E402
 from pipelines.examples import (  # noqa: E402
     default_root,
     main,
+    resolve_root,
     shared_data,
     store_url,
+    under_root,
 )
 
 NAME = "titanic"
@@ -73,7 +75,7 @@ def create_pipeline(
     Returns:
         The ``Pipeline``.
     """
-    root = os.path.abspath(root)
+    root = resolve_root(root)
     gen = CsvExampleGen(
         input_base=data or shared_data("titanic", "train.csv"),
         skip_columns=["PassengerId", "Name"],
@@ -107,7 +109,7 @@ def create_pipeline(
     pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=serving_dir or os.path.join(root, "serving", NAME),
+        push_destination=serving_dir or under_root(root, "serving", NAME),
         examples=gen.outputs["examples"],
     )
     return Pipeline(
