@@ -403,12 +403,12 @@ class Head:
         dimension = self.logits_dimension
         shape = logits.shape
         if shape.rank is None:
-            return tf.ensure_shape(
-                tf.reshape(logits, [-1, dimension]), [None, dimension]
-            )
+            return tf.reshape(logits, [-1, dimension])
         if shape.rank == 1 and dimension == 1:
             return logits[:, tf.newaxis]
-        if shape.rank == 2 and shape[1] in (dimension, None):
+        if shape.rank == 2 and shape[1] == dimension:
+            return logits
+        if shape.rank == 2 and shape[1] is None:
             return tf.ensure_shape(logits, [None, dimension])
         raise EstimatorSpecError(
             f"{self._where}: logits must have shape [batch_size, {dimension}]; got "
@@ -449,7 +449,8 @@ class Head:
                 f"{_shape_words(dimension)}; got shape {shape.as_list()}."
                 + self._label_shape_hint(shape)
             )
-        labels = tf.ensure_shape(labels, [None, dimension])
+        if labels.shape[1] is None:
+            labels = tf.ensure_shape(labels, [None, dimension])
         return self._same_batch(labels, logits, "labels")
 
     def _label_shape_hint(self, shape) -> str:

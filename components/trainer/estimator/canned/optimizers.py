@@ -7,7 +7,8 @@ checked at construction and a fresh Keras 3 optimizer is made inside each model_
 call:
 
 * a name (``"Adagrad"``, ``"Adam"``, ``"Ftrl"``, ``"RMSProp"``, ``"SGD"``, any case)
-  gives that optimizer with the estimator's ``learning_rate``;
+  gives that optimizer with the estimator's ``learning_rate`` (``"Ftrl"``, the
+  linear models' default, gives ``Ftrl`` below: Keras' Ftrl with fused updates);
 * a Keras optimizer object is copied from its config (same class and settings,
   fresh state), as tf.estimator did with optimizer instances;
 * a callable returning an optimizer is called (``lambda: keras.optimizers.Adam(
@@ -27,6 +28,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import keras
+import tensorflow as tf
+from tensorflow.python.ops import resource_variable_ops
+
 from components.trainer.estimator.errors import EstimatorSpecError
 
 _BY_NAME = {
@@ -36,6 +41,62 @@ _BY_NAME = {
     "rmsprop": "RMSprop",
     "sgd": "SGD",
 }
+
+
+class Ftrl(keras.optimizers.Ftrl):
+    """``keras.optimizers.Ftrl`` updating each variable with one fused op.
+
+    A linear model has a variable per feature column, and Keras' Ftrl builds
+    about 35 small ops per variable and step; TensorFlow's ``ResourceApplyFtrlV2``
+    kernel (tf.estimator's Ftrl) computes the same update in one. Same arguments,
+    variables, names and values. A sparse gradient (a categorical column's rows),
+    a distribution strategy, or a variable that is not a plain resource variable
+    takes Keras' update: Keras sums the squares of a sparse gradient's duplicate
+    rows into the accumulator where the kernel would square their sum.
+
+    Example:
+        >>> variable = tf.Variable([1.0, 2.0])
+        >>> _ = Ftrl(0.1).apply_gradients([(tf.constant([0.5, -0.5]), variable)])
+        >>> [round(float(v), 4) for v in variable]
+        [0.381, 1.0155]
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        index = self._get_variable_index(variable)
+        accum = _resource(self._accumulators[index])
+        linear = _resource(self._linears[index])
+        if (
+            isinstance(gradient, tf.IndexedSlices)
+            or tf.distribute.has_strategy()
+            or accum is None
+            or linear is None
+            or _resource(variable) is None
+        ):
+            return super().update_step(gradient, variable, learning_rate)
+        dtype = variable.dtype
+        lr = tf.cast(learning_rate, dtype)
+        # Keras adds beta to the L2 strength as beta / (2 lr).
+        l2 = self.l2_regularization_strength + self.beta / (2.0 * lr)
+        tf.raw_ops.ResourceApplyFtrlV2(
+            var=variable.handle,
+            accum=accum.handle,
+            linear=linear.handle,
+            grad=tf.cast(gradient, dtype),
+            lr=lr,
+            l1=tf.cast(self.l1_regularization_strength, dtype),
+            l2=tf.cast(l2, dtype),
+            l2_shrinkage=tf.cast(self.l2_shrinkage_regularization_strength, dtype),
+            lr_power=tf.cast(self.learning_rate_power, dtype),
+        )
+
+
+def _resource(variable) -> tf.Variable | None:
+    """The plain resource variable behind a (Keras) variable, else None."""
+    if isinstance(variable, keras.Variable):
+        variable = variable.value
+    if isinstance(variable, resource_variable_ops.BaseResourceVariable):
+        return variable
+    return None
 
 
 def linear_learning_rate(num_feature_columns: int) -> float:
@@ -65,8 +126,6 @@ def optimizer_factory(
     Raises:
         EstimatorSpecError: An unknown name or an object that is not an optimizer.
     """
-    import keras
-
     if isinstance(optimizer, str):
         key = optimizer.lower()
         if key not in _BY_NAME:
@@ -77,7 +136,7 @@ def optimizer_factory(
                 f"{sorted(_BY_NAME.values())}, a Keras optimizer, or a callable "
                 f"returning one.{hint}"
             )
-        cls = getattr(keras.optimizers, _BY_NAME[key])
+        cls = Ftrl if key == "ftrl" else getattr(keras.optimizers, _BY_NAME[key])
 
         def by_name():
             kwargs = {} if learning_rate is None else {"learning_rate": learning_rate}

@@ -61,10 +61,29 @@ class Ids(NamedTuple):
 
 
 class _Flat(NamedTuple):
-    rows: tf.Tensor
+    """A feature's values, flat, and the example (row) each value belongs to."""
+
     values: tf.Tensor
     batch_size: tf.Tensor
     dense: bool
+    # Sparse: each value's row. Dense: None, rows follow from ``width``.
+    value_rows: tf.Tensor | None = None
+    # Dense: the values per example (a Python int when the shape says so).
+    width: int | tf.Tensor = 1
+
+    def rows(self, positions: tf.Tensor | None = None) -> tf.Tensor:
+        """The row of every value, or of the values at ``positions``."""
+        if not self.dense:
+            if positions is None:
+                return self.value_rows
+            return tf.gather(self.value_rows, positions)
+        if positions is None:
+            positions = tf.range(tf.size(self.values, out_type=tf.int64))
+        # A dense [batch, width] feature flattened: value i is in row i // width.
+        # Cheaper per step than materializing every value's row and gathering.
+        if isinstance(self.width, int) and self.width == 1:
+            return positions
+        return positions // self.width
 
 
 # ---------------------------------------------------------------- reading features
@@ -108,7 +127,9 @@ def _flatten(value, key: str, where: str) -> _Flat:
     if isinstance(value, tf.RaggedTensor):
         value = value.to_sparse()
     if isinstance(value, tf.SparseTensor):
-        return _Flat(value.indices[:, 0], value.values, value.dense_shape[0], False)
+        return _Flat(
+            value.values, value.dense_shape[0], False, value_rows=value.indices[:, 0]
+        )
     if value.shape.rank == 0:
         raise EstimatorSpecError(
             f"{where}: feature {key!r} is a scalar; features are batches, of shape "
@@ -116,9 +137,13 @@ def _flatten(value, key: str, where: str) -> _Flat:
         )
     batch_size = tf.shape(value, out_type=tf.int64)[0]
     values = tf.reshape(value, [-1])
-    width = tf.size(values, out_type=tf.int64) // tf.maximum(batch_size, 1)
-    rows = tf.repeat(tf.range(batch_size), width)
-    return _Flat(rows, values, batch_size, True)
+    element = value.shape[1:]
+    if element.is_fully_defined():
+        width = max(element.num_elements(), 1)
+    else:
+        size = tf.size(values, out_type=tf.int64)
+        width = tf.maximum(size // tf.maximum(batch_size, 1), 1)
+    return _Flat(values, batch_size, True, width=width)
 
 
 def _present(values: tf.Tensor) -> tf.Tensor:
@@ -176,14 +201,19 @@ def _ids(column, features, where):
 
 
 def _keyed_ids(column, features, where, to_ids):
+    """``to_ids(values)`` gives each value's id (a negative one is dropped, as is a
+    missing value), or ``(ids, keep)`` when it tells which values to keep."""
     flat = _flatten(read_feature(features, column.key, where), column.key, where)
     ids = to_ids(flat.values)
-    keep = ids >= 0
-    if flat.dense:
-        keep = tf.logical_and(keep, _present(flat.values))
+    if isinstance(ids, tuple):
+        ids, keep = ids
+    else:
+        keep = ids >= 0
+        if flat.dense:
+            keep = tf.logical_and(keep, _present(flat.values))
     positions = tf.where(keep)[:, 0]
     kept = Ids(
-        tf.gather(flat.rows, positions),
+        flat.rows(positions),
         tf.gather(ids, positions),
         None,
         flat.batch_size,
@@ -217,8 +247,11 @@ def _identity_ids(column, features, where):
         _check_kind(values, tf.int64, column.key, where)
         values = tf.cast(values, tf.int64)
         in_range = tf.logical_and(values >= 0, values < column.num_buckets)
-        default = -1 if column.default_value is None else column.default_value
-        return tf.where(in_range, values, tf.constant(default, tf.int64))
+        if column.default_value in (None, -1):
+            # Every value out of range, the missing -1 included, is dropped.
+            return values, in_range
+        default = tf.constant(column.default_value, tf.int64)
+        return tf.where(in_range, values, default)
 
     return _keyed_ids(column, features, where, to_ids)
 
@@ -282,7 +315,7 @@ def _raw_cross_input(value, key: str, where: str) -> tf.SparseTensor:
     keep = _present(values) if flat.dense or values.dtype.is_floating else None
     if values.dtype != tf.string:
         values = tf.cast(values, tf.int64)
-    rows = flat.rows
+    rows = flat.rows()
     if keep is not None:
         rows, values = tf.boolean_mask(rows, keep), tf.boolean_mask(values, keep)
     return _as_sparse(rows, values, flat.batch_size)
@@ -474,7 +507,7 @@ def combine(
         vectors = tf.clip_by_norm(vectors, max_norm, axes=[1])
     if weights is not None:
         vectors = vectors * weights[:, None]
-    total = tf.math.unsorted_segment_sum(vectors, rows, ids.batch_size)
+    total = _sum_by_row(vectors, rows, ids.batch_size)
     if combiner == "sum":
         return total
     if weights is None:
@@ -484,3 +517,18 @@ def combine(
     else:
         norm = tf.sqrt(tf.math.unsorted_segment_sum(weights**2, rows, ids.batch_size))
     return tf.math.divide_no_nan(total, norm[:, None])
+
+
+@tf.custom_gradient
+def _sum_by_row(values: tf.Tensor, rows: tf.Tensor, batch_size: tf.Tensor):
+    """``[batch_size, ...]``: the sum of the ``values`` of each row.
+
+    ``unsorted_segment_sum``, with the gradient it has for rows that are never
+    negative, as ``Ids`` rows are: one gather. Its own gradient also masks out
+    negative segment ids, about ten ops more in every training step.
+    """
+
+    def gradient(upstream):
+        return tf.gather(upstream, rows), None, None
+
+    return tf.math.unsorted_segment_sum(values, rows, batch_size), gradient

@@ -79,6 +79,33 @@ class TestEmbedding:
         norm = {"sum": 1.0, "mean": 2.5, "sqrtn": math.sqrt(4.25)}[combiner]
         np.testing.assert_allclose(out, total / norm, rtol=1e-6)
 
+    @pytest.mark.parametrize("combiner", ["sum", "mean", "sqrtn"])
+    def test_gradient_of_the_table_matches_a_computation_by_hand(self, combiner):
+        column = embedding_column(
+            weighted_categorical_column(COLOR, "w"), 2, combiner=combiner
+        )
+        layer = DenseFeatures([column], name="d")
+        features = {
+            "color": tf.constant([["red", "blue", "blue"], ["", "green", "zzz"]]),
+            "w": tf.constant([[2.0, 0.5, 1.0], [1.0, 3.0, 1.0]]),
+        }
+        upstream = np.array([[1.0, -2.0], [0.5, 4.0]], np.float32)
+        layer.build()
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(features) * upstream)
+        (gradient,) = tape.gradient(loss, layer.trainable_weights)
+        # Row 0: red (2.0), blue (0.5), blue (1.0); row 1: green (3.0) only.
+        norms = {
+            "sum": [1.0, 1.0],
+            "mean": [3.5, 3.0],
+            "sqrtn": [math.sqrt(4 + 0.25 + 1), 3.0],
+        }[combiner]
+        expected = np.zeros((4, 2), np.float32)
+        expected[0] = 2.0 * upstream[0] / norms[0]
+        expected[2] = 1.5 * upstream[0] / norms[0]
+        expected[1] = 3.0 * upstream[1] / norms[1]
+        np.testing.assert_allclose(tf.convert_to_tensor(gradient), expected, rtol=1e-6)
+
     def test_max_norm_clips_each_row_before_combining(self):
         layer = DenseFeatures(
             [embedding_column(COLOR, 2, combiner="sum", max_norm=1.0)], name="d"

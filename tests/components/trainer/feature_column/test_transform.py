@@ -198,6 +198,30 @@ class TestIdentity:
             ids_by_row(column, {"i": tf.constant(["1"])})
 
 
+class TestRowsOfDenseFeatures:
+    """A dense feature's rows follow from its width, static or known when run."""
+
+    COLUMN = categorical_column_with_vocabulary_list("c", ["a", "b", "c"])
+    VALUES = [["a", "b", ""], ["", "c", "a"], ["", "", ""]]
+    EXPECTED = [[0, 1], [0, 2], []]
+
+    def test_static_width(self):
+        features = {"c": tf.constant(self.VALUES)}
+        assert ids_by_row(self.COLUMN, features) == self.EXPECTED
+
+    def test_width_unknown_until_run_time(self):
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string)])
+        def ids(values):
+            found = categorical_ids(self.COLUMN, {"c": values}, "test")
+            return found.rows, found.ids
+
+        rows, values = ids(tf.constant(self.VALUES))
+        by_row = [[], [], []]
+        for row, value in zip(rows.numpy(), values.numpy()):
+            by_row[row].append(int(value))
+        assert [sorted(r) for r in by_row] == self.EXPECTED
+
+
 class TestHashBucket:
     def test_strings_hash_with_to_hash_bucket_fast(self):
         column = categorical_column_with_hash_bucket("h", 10)

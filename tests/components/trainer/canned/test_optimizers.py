@@ -1,0 +1,97 @@
+"""Premade optimizers: Ftrl by name is Keras' Ftrl with fused updates, and its
+variables and values are Keras' own."""
+
+from __future__ import annotations
+
+import re
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components.trainer.estimator.canned.optimizers import Ftrl, optimizer_factory
+
+SETTINGS = [
+    {},
+    {"l1_regularization_strength": 0.02, "l2_regularization_strength": 0.03},
+    {"l2_shrinkage_regularization_strength": 0.05, "beta": 0.2},
+    {"learning_rate_power": -0.3, "initial_accumulator_value": 0.5},
+    {"learning_rate_power": 0.0},
+]
+
+
+def train_both(settings, sparse: bool, strategy=None):
+    """Thirty steps of Keras' Ftrl and ours on the same gradients; returns both
+    variables, both optimizers and the ops of one traced step."""
+    rng = np.random.default_rng(0)
+    init = rng.normal(size=(6, 2)).astype(np.float32)
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        theirs, ours = tf.Variable(init), tf.Variable(init)
+        keras_ftrl, fused = (
+            keras.optimizers.Ftrl(0.3, **settings),
+            Ftrl(0.3, **settings),
+        )
+
+    def apply(values, indices):
+        if sparse:
+            gradient = tf.IndexedSlices(values, indices, tf.constant([6, 2], tf.int64))
+        else:
+            gradient = tf.scatter_nd(indices[:, None], values, [6, 2])
+        keras_ftrl.apply_gradients([(gradient, theirs)])
+        fused.apply_gradients([(gradient, ours)])
+
+    @tf.function
+    def step(values, indices):
+        strategy.run(apply, args=(values, indices))
+
+    for _ in range(30):
+        values = rng.normal(size=(3, 2)).astype(np.float32)
+        step(tf.constant(values), tf.constant(rng.integers(0, 6, 3), tf.int64))
+    graph = step.get_concrete_function(
+        tf.TensorSpec([3, 2]), tf.TensorSpec([3], tf.int64)
+    ).graph.as_graph_def()
+    nodes = list(graph.node)
+    for function in graph.library.function:
+        nodes.extend(function.node_def)
+    ops = {node.op for node in nodes}
+    return theirs, ours, keras_ftrl, fused, ops
+
+
+@pytest.mark.parametrize("settings", SETTINGS)
+def test_dense_gradients_take_one_fused_op_and_keras_values(settings):
+    theirs, ours, keras_ftrl, fused, ops = train_both(settings, sparse=False)
+    assert "ResourceApplyFtrlV2" in ops
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6, atol=1e-7)
+    for mine, keras_slot in zip(fused.variables, keras_ftrl.variables):
+        np.testing.assert_allclose(mine.numpy(), keras_slot.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("settings", SETTINGS[:2])
+def test_sparse_gradients_update_as_keras_does(settings):
+    # Keras adds the squares of duplicate rows to the accumulator; the fused
+    # kernel would add the square of their sum, so sparse gradients stay Keras'.
+    theirs, ours, *_ = train_both(settings, sparse=True)
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_under_a_strategy_it_updates_as_keras_does():
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    theirs, ours, _, _, ops = train_both(SETTINGS[1], False, strategy)
+    assert "ResourceApplyFtrlV2" not in ops
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_ftrl_by_name_is_the_fused_one_with_keras_names():
+    made = optimizer_factory("ftrl", 0.1, "LinearClassifier")()
+    assert isinstance(made, Ftrl) and isinstance(made, keras.optimizers.Ftrl)
+    # Named as Keras names its Ftrl ("ftrl", then "ftrl_1" ... in one process).
+    assert re.fullmatch(r"ftrl(_\d+)?", made.name)
+    named = optimizer_factory("Ftrl", 0.1, "W&D", name="linear_optimizer")()
+    assert named.name == "linear_optimizer"
+    variable = tf.Variable(tf.zeros([2]), name="w")
+    reference = keras.optimizers.Ftrl(0.1, name=made.name)
+    made.build([variable])
+    reference.build([variable])
+    assert [v.path for v in made.variables] == [v.path for v in reference.variables]
