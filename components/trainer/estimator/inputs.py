@@ -69,7 +69,7 @@ def call_input_fn(
         if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         and p.default is inspect.Parameter.empty
     }
-    where = getattr(input_fn, "__qualname__", repr(input_fn))
+    where = getattr(input_fn, "__qualname__", None) or repr(input_fn)
     unexpected = sorted(names - _VALID_INPUT_FN_ARGS)
     if unexpected:
         raise EstimatorSpecError(

@@ -219,7 +219,7 @@ def model_fn_args(model_fn: Callable, params: Any) -> frozenset[str]:
     }
     bound_partial = getattr(model_fn, "keywords", None) or {}
     names -= set(bound_partial)
-    where = getattr(model_fn, "__qualname__", repr(model_fn))
+    where = getattr(model_fn, "__qualname__", None) or repr(model_fn)
     if "features" not in names:
         raise EstimatorSpecError(
             f"model_fn {where}{signature} must take a `features` argument: "
