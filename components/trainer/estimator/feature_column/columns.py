@@ -225,7 +225,8 @@ def numeric_column(
         shape = tuple(shape)
     except TypeError:
         shape = (shape,)
-    if not shape or not all(
+    # shape=() is tf.feature_column's scalar: one value per example, parsed as [batch].
+    if not all(
         isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 1
         for d in shape
     ):
@@ -339,7 +340,12 @@ def bucketized_column(source_column: NumericColumn, boundaries) -> BucketizedCol
     if len(source_column.shape) != 1:
         raise EstimatorSpecError(
             f"{where}: the source column has shape {source_column.shape}; bucketize "
-            "a column of shape (k,)."
+            "a column of shape (k,)"
+            + (
+                ": give its numeric_column shape=1 (the default) instead of shape=()."
+                if source_column.shape == ()
+                else "."
+            )
         )
     if isinstance(boundaries, (str, bytes)) or not hasattr(boundaries, "__len__"):
         raise EstimatorSpecError(

@@ -258,3 +258,30 @@ def test_vocabulary_file_errors(tmp_path):
 def test_errors_are_value_errors_for_tf_estimator_programs():
     with pytest.raises(ValueError):
         embedding_column(SEX, 0)
+
+
+def test_a_scalar_numeric_column_parses_and_feeds_models_as_one_value():
+    # tf.feature_column accepts shape=() (TFX's taxi_utils uses it): one value per
+    # example, parsed as [batch], fed to models as [batch, 1].
+    from components.trainer.estimator.feature_column import (
+        DenseFeatures,
+        make_parse_example_spec,
+    )
+
+    column = numeric_column("fare", shape=(), default_value=0.0)
+    spec = make_parse_example_spec([column])
+    assert spec == {"fare": tf.io.FixedLenFeature((), tf.float32, default_value=0.0)}
+    present, absent = tf.train.Example(), tf.train.Example()
+    present.features.feature["fare"].float_list.value.append(7.5)
+    parsed = tf.io.parse_example(
+        tf.constant([present.SerializeToString(), absent.SerializeToString()]), spec
+    )
+    dense = DenseFeatures([column])(parsed)
+    assert dense.shape == (2, 1)
+    np.testing.assert_array_equal(dense.numpy().ravel(), [7.5, 0.0])
+    converted = DenseFeatures([tf.feature_column.numeric_column("fare", shape=())])(
+        {"fare": tf.constant([1.0, 2.0])}
+    )
+    np.testing.assert_array_equal(converted.numpy().ravel(), [1.0, 2.0])
+    with pytest.raises(EstimatorSpecError, match=re.escape("shape=1 (the default)")):
+        bucketized_column(column, [1.0])
