@@ -283,16 +283,15 @@ def _check_lengths(owner, train_steps, train_epochs, eval_steps, batch_size) -> 
 
 
 def _load_trainer_fn(owner: str, module_file: str, name: str) -> Any:
-    from components.transform.user_module import import_user_module
+    from components.transform.user_module import (
+        functions_defined_in,
+        import_user_module,
+    )
 
     module = import_user_module(owner, module_file, f"{name}(args)")
     found = getattr(module, name, None)
     if not callable(found):
-        defined = sorted(
-            key
-            for key, value in vars(module).items()
-            if callable(value) and getattr(value, "__module__", None) == module.__name__
-        )
+        defined = functions_defined_in(module)
         raise DefinitionError(
             f"{owner}: module_file {module.__file__} has no function {name!r}."
             f"{did_you_mean(name, defined)} It defines: {defined or 'no functions'}. "

@@ -69,7 +69,7 @@ def load_preprocessing_fn(
     path = module.__file__
     found = getattr(module, fn_name, None)
     if found is None:
-        defined = _functions_defined_in(module)
+        defined = functions_defined_in(module)
         listing = ", ".join(defined) if defined else "no functions"
         suggestion = did_you_mean(fn_name, defined)
         fix = f"Define {fn_name}(inputs) there"
@@ -162,7 +162,8 @@ def import_user_module(
     return module
 
 
-def _functions_defined_in(module: types.ModuleType) -> list[str]:
+def functions_defined_in(module: types.ModuleType) -> list[str]:
+    """The names of the functions a user module defines itself, sorted."""
     return sorted(
         name
         for name, value in vars(module).items()
