@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -70,6 +71,18 @@ class _Built:
 
     spec: EstimatorSpec
     model_fn_counts_steps: bool = False
+
+
+@contextlib.contextmanager
+def _summary_step(step):
+    """Makes ``step`` the default summary step inside the block (no flush on exit,
+    unlike ``writer.as_default(step=...)``)."""
+    previous = tf.summary.experimental.get_step()
+    tf.summary.experimental.set_step(step)
+    try:
+        yield
+    finally:
+        tf.summary.experimental.set_step(previous)
 
 
 class Runtime:
@@ -349,6 +362,14 @@ class Runtime:
     def _train_loop_fn(self, iterator, steps):
         writer = self.writer()
         every = self.config.save_summary_steps or 0
+        if writer is None or not every:
+            return self._train_steps(iterator, steps, every=0)
+        # One writer context per loop, not per step: leaving the context flushes
+        # the writer, which cost as much as a small model's whole step.
+        with writer.as_default():
+            return self._train_steps(iterator, steps, every)
+
+    def _train_steps(self, iterator, steps, every: int):
         counts_steps = self.built[ModeKeys.TRAIN].model_fn_counts_steps
         loss = tf.constant(float("nan"))
         done = tf.constant(0)
@@ -356,10 +377,10 @@ class Runtime:
             optional = iterator.get_next_as_optional()
             if not optional.has_value():
                 break
-            step = self.global_step + 1
-            if writer is not None and every:
+            if every:
+                step = self.global_step + 1
                 with (
-                    writer.as_default(step=step),
+                    _summary_step(step),
                     tf.summary.record_if(tf.equal(step % every, 0)),
                 ):
                     loss = self._train_step(optional.get_value(), counts_steps)

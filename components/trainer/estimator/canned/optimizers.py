@@ -48,11 +48,17 @@ class Ftrl(keras.optimizers.Ftrl):
 
     A linear model has a variable per feature column, and Keras' Ftrl builds
     about 35 small ops per variable and step; TensorFlow's ``ResourceApplyFtrlV2``
-    kernel (tf.estimator's Ftrl) computes the same update in one. Same arguments,
-    variables, names and values. A sparse gradient (a categorical column's rows),
-    a distribution strategy, or a variable that is not a plain resource variable
-    takes Keras' update: Keras sums the squares of a sparse gradient's duplicate
-    rows into the accumulator where the kernel would square their sum.
+    and ``ResourceSparseApplyFtrlV2`` kernels (the updates of tf.estimator's Ftrl)
+    compute the same update in one, with the learning-rate terms computed once
+    per step for all variables. Same arguments, variables and names as Keras'.
+
+    Dense gradients give Keras' values. A sparse gradient (a categorical column's
+    rows) updates only its rows, after summing duplicate rows, as tf.estimator's
+    Ftrl did: where a batch holds a row twice, the accumulator grows by the square
+    of the row's summed gradient (Keras 3 adds the sum of the squares instead), and
+    ``l2_shrinkage`` shrinks only the rows in the batch. Under a distribution
+    strategy, or for a variable that is not a plain resource variable, the update
+    is Keras' own.
 
     Example:
         >>> variable = tf.Variable([1.0, 2.0])
@@ -61,32 +67,67 @@ class Ftrl(keras.optimizers.Ftrl):
         [0.381, 1.0155]
     """
 
+    _fused_terms: dict | None = None
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        if tf.distribute.has_strategy():
+            return super()._backend_update_step(
+                grads, trainable_variables, learning_rate
+            )
+        self._fused_terms = {}
+        try:
+            for grad, variable in zip(grads, trainable_variables):
+                self.update_step(grad, variable, learning_rate)
+        finally:
+            self._fused_terms = None
+
+    def _terms(self, learning_rate, dtype) -> dict:
+        # The kernels' scalar arguments; one set per dtype and step.
+        cache = self._fused_terms if self._fused_terms is not None else {}
+        if dtype not in cache:
+            lr = tf.cast(learning_rate, dtype)
+            # Keras adds beta to the L2 strength as beta / (2 lr).
+            l2 = self.l2_regularization_strength + self.beta / (2.0 * lr)
+            cache[dtype] = {
+                "lr": lr,
+                "l1": tf.constant(self.l1_regularization_strength, dtype),
+                "l2": tf.cast(l2, dtype),
+                "l2_shrinkage": tf.constant(
+                    self.l2_shrinkage_regularization_strength, dtype
+                ),
+                "lr_power": tf.constant(self.learning_rate_power, dtype),
+            }
+        return cache[dtype]
+
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
         accum = _resource(self._accumulators[index])
         linear = _resource(self._linears[index])
         if (
-            isinstance(gradient, tf.IndexedSlices)
-            or tf.distribute.has_strategy()
+            tf.distribute.has_strategy()
             or accum is None
             or linear is None
             or _resource(variable) is None
         ):
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype
-        lr = tf.cast(learning_rate, dtype)
-        # Keras adds beta to the L2 strength as beta / (2 lr).
-        l2 = self.l2_regularization_strength + self.beta / (2.0 * lr)
+        handles = {
+            "var": variable.handle,
+            "accum": accum.handle,
+            "linear": linear.handle,
+        }
+        terms = self._terms(learning_rate, dtype)
+        if isinstance(gradient, tf.IndexedSlices):
+            rows, positions = tf.unique(gradient.indices)
+            summed = tf.math.unsorted_segment_sum(
+                tf.cast(gradient.values, dtype), positions, tf.size(rows)
+            )
+            tf.raw_ops.ResourceSparseApplyFtrlV2(
+                grad=summed, indices=rows, **handles, **terms
+            )
+            return
         tf.raw_ops.ResourceApplyFtrlV2(
-            var=variable.handle,
-            accum=accum.handle,
-            linear=linear.handle,
-            grad=tf.cast(gradient, dtype),
-            lr=lr,
-            l1=tf.cast(self.l1_regularization_strength, dtype),
-            l2=tf.cast(l2, dtype),
-            l2_shrinkage=tf.cast(self.l2_shrinkage_regularization_strength, dtype),
-            lr_power=tf.cast(self.learning_rate_power, dtype),
+            grad=tf.cast(gradient, dtype), **handles, **terms
         )
 
 

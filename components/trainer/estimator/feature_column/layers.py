@@ -305,6 +305,11 @@ class LinearModel(keras.layers.Layer):
                         "embedding_weights": holder.variable("embedding_weights")
                     }
                 value = dense_tensor(column, features, where, variables)
-                part = tf.matmul(value, weights)
+                if value.shape[-1] == 1:
+                    # [batch, 1] x [1, units]: a broadcast product computes the
+                    # same as MatMul at less cost per step (forward and gradient).
+                    part = tf.multiply(value, weights)
+                else:
+                    part = tf.matmul(value, weights)
             total = part if total is None else total + part
         return total + self.bias_weights.value

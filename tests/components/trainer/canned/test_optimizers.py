@@ -1,5 +1,5 @@
-"""Premade optimizers: Ftrl by name is Keras' Ftrl with fused updates, and its
-variables and values are Keras' own."""
+"""Premade optimizers: Ftrl by name is Keras' Ftrl with fused updates: Keras'
+variables, Keras' values for dense gradients, tf.estimator's sparse update."""
 
 from __future__ import annotations
 
@@ -21,11 +21,20 @@ SETTINGS = [
 ]
 
 
-def train_both(settings, sparse: bool, strategy=None):
+def train_both(settings, sparse: bool, strategy=None, unique=False, dedupe=False):
     """Thirty steps of Keras' Ftrl and ours on the same gradients; returns both
-    variables, both optimizers and the ops of one traced step."""
+    variables, both optimizers and the ops of one traced step.
+
+    ``unique`` draws each step's rows without repeats; ``dedupe`` gives Keras the
+    sparse gradient's duplicate rows summed (dense), ours the sparse gradient.
+    """
     rng = np.random.default_rng(0)
     init = rng.normal(size=(6, 2)).astype(np.float32)
+    if sparse:
+        # Keras' update rewrites every row from its slots, the rows without
+        # gradient included: only a start consistent with the slots (a linear
+        # model's zeros) leaves those rows where they were, as a sparse update does.
+        init = np.zeros_like(init)
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         theirs, ours = tf.Variable(init), tf.Variable(init)
@@ -35,12 +44,12 @@ def train_both(settings, sparse: bool, strategy=None):
         )
 
     def apply(values, indices):
-        if sparse:
-            gradient = tf.IndexedSlices(values, indices, tf.constant([6, 2], tf.int64))
-        else:
-            gradient = tf.scatter_nd(indices[:, None], values, [6, 2])
-        keras_ftrl.apply_gradients([(gradient, theirs)])
-        fused.apply_gradients([(gradient, ours)])
+        dense = tf.scatter_nd(indices[:, None], values, [6, 2])
+        sliced = tf.IndexedSlices(values, indices, tf.constant([6, 2], tf.int64))
+        keras_ftrl.apply_gradients(
+            [(dense if dedupe or not sparse else sliced, theirs)]
+        )
+        fused.apply_gradients([(sliced if sparse else dense, ours)])
 
     @tf.function
     def step(values, indices):
@@ -48,7 +57,8 @@ def train_both(settings, sparse: bool, strategy=None):
 
     for _ in range(30):
         values = rng.normal(size=(3, 2)).astype(np.float32)
-        step(tf.constant(values), tf.constant(rng.integers(0, 6, 3), tf.int64))
+        rows = rng.choice(6, 3, replace=False) if unique else rng.integers(0, 6, 3)
+        step(tf.constant(values), tf.constant(rows, tf.int64))
     graph = step.get_concrete_function(
         tf.TensorSpec([3, 2]), tf.TensorSpec([3], tf.int64)
     ).graph.as_graph_def()
@@ -68,12 +78,35 @@ def test_dense_gradients_take_one_fused_op_and_keras_values(settings):
         np.testing.assert_allclose(mine.numpy(), keras_slot.numpy(), rtol=1e-6)
 
 
+@pytest.mark.parametrize("settings", SETTINGS[:2] + SETTINGS[3:])
+def test_sparse_gradients_take_one_fused_op_and_keras_values_on_unique_rows(settings):
+    theirs, ours, _, _, ops = train_both(settings, sparse=True, unique=True)
+    assert "ResourceSparseApplyFtrlV2" in ops
+    assert "ResourceApplyFtrlV2" not in ops
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("settings", SETTINGS[:2])
-def test_sparse_gradients_update_as_keras_does(settings):
-    # Keras adds the squares of duplicate rows to the accumulator; the fused
-    # kernel would add the square of their sum, so sparse gradients stay Keras'.
-    theirs, ours, *_ = train_both(settings, sparse=True)
-    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+def test_sparse_duplicate_rows_are_summed_first_as_tf_estimator_did(settings):
+    # tf.estimator's Ftrl summed a batch's duplicate rows before the update (the
+    # accumulator grows by the square of the sum): Keras' update of the dense sum.
+    theirs, ours, *_ = train_both(settings, sparse=True, dedupe=True)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
+    # Keras 3 itself adds the squares of the duplicates: a different model.
+    keras_own, *_ = train_both(settings, sparse=True)
+    assert not np.allclose(keras_own.numpy(), ours.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_sparse_shrinkage_touches_only_the_rows_in_the_batch():
+    variable = tf.Variable(np.ones((4, 1), np.float32))
+    optimizer = Ftrl(0.3, l2_shrinkage_regularization_strength=0.5)
+    gradient = tf.IndexedSlices(
+        tf.constant([[0.5], [0.25]]), tf.constant([1, 1]), tf.constant([4, 1])
+    )
+    optimizer.apply_gradients([(gradient, variable)])
+    values = variable.numpy()[:, 0]
+    assert values[0] == values[2] == values[3] == 1.0
+    assert values[1] != 1.0
 
 
 def test_under_a_strategy_it_updates_as_keras_does():
