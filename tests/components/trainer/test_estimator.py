@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import time
 
 import keras
 import numpy as np
@@ -160,6 +161,49 @@ class TestCheckpoints:
         state = tf.train.get_checkpoint_state(str(tmp_path))
         kept = [os.path.basename(p) for p in state.all_model_checkpoint_paths]
         assert kept == ["model.ckpt-20", "model.ckpt-30", "model.ckpt-35"]
+
+    def test_files_beyond_keep_max_are_deleted_across_estimators(self, tmp_path):
+        first = make(tmp_path, save_checkpoints_steps=10, keep_checkpoint_max=2)
+        first.train(linear_input_fn(repeat=True), steps=20)
+        # A new Estimator on the same model_dir continues the count from the
+        # state file, as CheckpointManager did.
+        second = make(tmp_path, save_checkpoints_steps=10, keep_checkpoint_max=2)
+        second.train(linear_input_fn(repeat=True), steps=20)
+        files = sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "model*")))
+        assert {f.split(".")[1] for f in files} == {"ckpt-30", "ckpt-40"}
+        assert any(f.endswith(".index") for f in files)
+        state = tf.train.get_checkpoint_state(str(tmp_path))
+        assert len(state.all_model_checkpoint_timestamps) == 2
+
+    def test_state_file_paths_are_relative_so_a_moved_model_dir_resumes(self, tmp_path):
+        make(tmp_path / "a").train(linear_input_fn(repeat=True), steps=3)
+        os.rename(tmp_path / "a", tmp_path / "b")
+        with open(tmp_path / "b" / "checkpoint") as f:
+            assert str(tmp_path) not in f.read()
+        moved = make(tmp_path / "b")
+        assert moved.latest_checkpoint() == str(tmp_path / "b" / "model.ckpt-3")
+        moved.train(linear_input_fn(repeat=True), steps=2)
+        assert moved.get_variable_value("global_step") == 5
+
+    def test_keep_every_n_hours_keeps_an_old_checkpoint_out_of_the_sweep(
+        self, tmp_path
+    ):
+        saver = checkpoints.CheckpointSaver(
+            _store_with_one_variable(), str(tmp_path), 1, 1 / 3600
+        )
+        time.sleep(1.1)
+        saver.save(1)
+        saver.save(2)  # swept: ckpt-1 is over a second newer than the start: kept
+        saver.save(3)  # swept: ckpt-2 is not a second newer than ckpt-1: deleted
+        on_disk = {
+            os.path.basename(p)[: -len(".index")]
+            for p in glob.glob(str(tmp_path / "*.index"))
+        }
+        assert on_disk == {"model.ckpt-1", "model.ckpt-3"}
+        state = tf.train.get_checkpoint_state(str(tmp_path))
+        assert [os.path.basename(p) for p in state.all_model_checkpoint_paths] == [
+            "model.ckpt-3"
+        ]
 
     def test_steps_per_loop_chunks_stop_at_checkpoint_steps(self, tmp_path):
         estimator = make(
@@ -462,3 +506,11 @@ class TestSeveralOptimizers:
         )
         with pytest.raises(tf_estimator.EstimatorSpecError, match="two train_op pairs"):
             estimator.train(linear_input_fn(repeat=True), steps=1)
+
+
+def _store_with_one_variable():
+    from components.trainer.estimator.variables import VariableStore
+
+    store = VariableStore(tf.distribute.get_strategy())
+    store.add("w", tf.Variable([1.0, 2.0]))
+    return store
