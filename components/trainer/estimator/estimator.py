@@ -628,6 +628,7 @@ class _TrainingLoop:
         return now, step
 
     def _close(self):
+        self.runtime.forget_iterator()
         writer = self.runtime.writer()
         if writer is not None:
             writer.flush()

@@ -136,6 +136,7 @@ class Runtime:
         self._scheduled_loop = tf.function(self._scheduled_loop_fn)
         self._eval_loop = tf.function(self._eval_loop_fn)
         self._predict_step = tf.function(self._predict_step_fn)
+        self._loop_for_iterator: tuple | None = None
 
     @property
     def steps_per_run(self) -> int:
@@ -407,9 +408,28 @@ class Runtime:
         """
         if self.coordinator is not None:
             return self._train_scheduled(iterator, steps)
-        loss, done, step = self._train_loop(iterator, tf.constant(steps))
+        loss, done, step = self._call_train_loop(iterator, tf.constant(steps))
         loss, done, step = (t.numpy() for t in (loss, done, step))
         return float(loss), int(done), int(step)
+
+    def _call_train_loop(self, iterator, steps: tf.Tensor):
+        # A train() call runs the loop once per chunk on one iterator. Matching
+        # the iterator's structure to a trace on every call cost 0.2 ms, about
+        # 10 ms per 1000 steps: the first chunk finds the trace, the others call it.
+        cached = self._loop_for_iterator
+        if cached is None or cached[0] is not iterator:
+            concrete = self._train_loop.get_concrete_function(iterator, steps)
+            flat = tf.nest.flatten(iterator, expand_composites=True)
+            call_flat = getattr(concrete, "_call_flat", None)
+            self._loop_for_iterator = cached = (iterator, concrete, flat, call_flat)
+        _, concrete, flat, call_flat = cached
+        if call_flat is None:
+            return concrete(iterator, steps)
+        return call_flat(flat + [steps], concrete.captured_inputs)
+
+    def forget_iterator(self) -> None:
+        """Drops the reference ``train`` keeps to the iterator it last ran on."""
+        self._loop_for_iterator = None
 
     def _scheduled_loop_fn(self, iterator, steps):
         counts_steps = self.built[ModeKeys.TRAIN].model_fn_counts_steps
