@@ -58,6 +58,8 @@ class Ids(NamedTuple):
     ids: tf.Tensor
     weights: tf.Tensor | None
     batch_size: tf.Tensor
+    # Each row holds at most one id (a dense feature of one value per example).
+    one_per_row: bool = False
 
 
 class _Flat(NamedTuple):
@@ -217,6 +219,7 @@ def _keyed_ids(column, features, where, to_ids):
         tf.gather(ids, positions),
         None,
         flat.batch_size,
+        one_per_row=flat.dense and isinstance(flat.width, int) and flat.width == 1,
     )
     return kept, positions, tf.size(flat.values, out_type=tf.int64)
 
@@ -508,7 +511,8 @@ def combine(
     if weights is not None:
         vectors = vectors * weights[:, None]
     total = _sum_by_row(vectors, rows, ids.batch_size)
-    if combiner == "sum":
+    if combiner == "sum" or (ids.one_per_row and weights is None):
+        # One id of weight 1 per row (or none): its mean and sqrtn are the sum.
         return total
     if weights is None:
         weights = tf.ones_like(rows, tf.float32)

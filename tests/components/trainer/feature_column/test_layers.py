@@ -64,6 +64,22 @@ class TestEmbedding:
         np.testing.assert_array_equal(out[3], [0, 0, 0])  # out of vocabulary: no id
 
     @pytest.mark.parametrize("combiner", ["sum", "mean", "sqrtn"])
+    @pytest.mark.parametrize("width", [1, 2])
+    def test_dense_features_one_or_two_values_per_example(self, combiner, width):
+        # One value per example takes a shorter path (no normalization); two
+        # values per example must still be normalized.
+        layer = DenseFeatures([embedding_column(COLOR, 3, combiner=combiner)], name="d")
+        values = [["red", "green"], ["", "blue"], ["zzz", ""], ["blue", "blue"]]
+        out = layer({"color": tf.constant([row[:width] for row in values])}).numpy()
+        table = variable(layer, "d/color_embedding/embedding_weights")
+        index = {"red": 0, "green": 1, "blue": 2}
+        for row, got in zip(values, out):
+            ids = [index[v] for v in row[:width] if v in index]
+            total = table[ids].sum(axis=0) if ids else np.zeros(3)
+            norm = {"sum": 1, "mean": len(ids), "sqrtn": math.sqrt(len(ids))}[combiner]
+            np.testing.assert_allclose(got, total / max(norm, 1), rtol=1e-6)
+
+    @pytest.mark.parametrize("combiner", ["sum", "mean", "sqrtn"])
     def test_weighted_combiners(self, combiner):
         column = embedding_column(
             weighted_categorical_column(COLOR, "w"), 2, combiner=combiner
