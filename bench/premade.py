@@ -17,8 +17,10 @@ tensors (converted from numpy once, before any timing) and run the same number o
 steps per call (``steps_per_loop`` = ``steps_per_execution`` = K). Each timed call
 builds its pipeline inside the timer: the premade's input_fn is called inside
 ``train``, and the Keras side builds its dataset just before ``fit``.
-Each measurement trains ``--warmup`` steps (tracing) and then times ``--steps``
-steps; the best of ``--repeats`` interleaved runs is kept.
+Each side is built once and trained ``--warmup`` steps (tracing); then the two
+alternate ``--repeats`` timed calls of ``--steps`` steps each. The table gives the
+median of the paired ratios (fit time / premade time of neighbouring calls: the
+machines are shared and their speed drifts), their quartiles, and best vs best.
 
 With 2 cores the default run is bound by the input pipeline (slicing and batching
 the rows); ``--one-batch`` repeats one cached batch instead, so that the timings are
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -44,7 +47,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench.estimator import FEATURES, make_taxi_like, measure  # noqa: E402
+from bench.estimator import FEATURES, make_taxi_like  # noqa: E402
 from components.trainer import estimator as tf_estimator  # noqa: E402
 from components.trainer.estimator import feature_column as fc  # noqa: E402
 
@@ -102,12 +105,17 @@ def premade(kind: str, hidden: list[int], per_loop: int):
     )
 
 
-def time_premade(kind, dataset_fn, hidden, steps, warmup, per_loop):
+def premade_trainer(kind, dataset_fn, hidden, warmup, per_loop):
+    """A warmed-up premade; the returned function trains ``steps`` more steps."""
     estimator = premade(kind, hidden, per_loop)
     estimator.train(dataset_fn, steps=warmup)
-    start = time.perf_counter()
-    estimator.train(dataset_fn, steps=steps)
-    return time.perf_counter() - start
+
+    def train(steps: int) -> float:
+        start = time.perf_counter()
+        estimator.train(dataset_fn, steps=steps)
+        return time.perf_counter() - start
+
+    return train
 
 
 # ---------------------------------------------------------------- Keras
@@ -139,7 +147,8 @@ def keras_model(kind: str, hidden: list[int]) -> keras.Model:
     return keras.Model(inputs, logits)
 
 
-def time_fit(kind, dataset_fn, hidden, steps, warmup, per_execution):
+def fit_trainer(kind, dataset_fn, hidden, warmup, per_execution):
+    """A warmed-up Keras model; the returned function fits ``steps`` more steps."""
     model = keras_model(kind, hidden)
     optimizer = (
         keras.optimizers.Ftrl(linear_rate())
@@ -152,10 +161,14 @@ def time_fit(kind, dataset_fn, hidden, steps, warmup, per_execution):
         steps_per_execution=per_execution,
     )
     model.fit(dataset_fn(), steps_per_epoch=warmup, epochs=1, verbose=0)
-    start = time.perf_counter()
-    # Built inside the timer, as the premade's input_fn is called inside train().
-    model.fit(dataset_fn(), steps_per_epoch=steps, epochs=1, verbose=0)
-    return time.perf_counter() - start
+
+    def train(steps: int) -> float:
+        start = time.perf_counter()
+        # Built inside the timer, as the premade's input_fn is called in train().
+        model.fit(dataset_fn(), steps_per_epoch=steps, epochs=1, verbose=0)
+        return time.perf_counter() - start
+
+    return train
 
 
 def linear_rate() -> float:
@@ -172,10 +185,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--hidden", default="100,70,50,25")
-    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--loop", type=int, default=20, help="K: steps per call")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--models", default="dnn,linear,wide_deep")
     parser.add_argument(
         "--one-batch",
@@ -199,17 +212,23 @@ def main(argv=None) -> dict:
     }
     rows = []
     for kind in args.models.split(","):
-        runs = [
-            (timer, (kind, dataset_fn, hidden, args.steps, args.warmup, args.loop))
-            for timer in (time_fit, time_premade)
-        ]
-        fit, estimator = measure(runs, args.repeats)
+        fit = fit_trainer(kind, dataset_fn, hidden, args.warmup, args.loop)
+        estimator = premade_trainer(kind, dataset_fn, hidden, args.warmup, args.loop)
+        fit_times, premade_times = [], []
+        for _ in range(args.repeats):
+            fit_times.append(fit(args.steps))
+            premade_times.append(estimator(args.steps))
+        ratios = sorted(f / p for f, p in zip(fit_times, premade_times))
+        examples = args.steps * args.batch
         rows.append(
             {
                 "model": names[kind],
-                "fit_examples_per_sec": args.steps * args.batch / fit,
-                "premade_examples_per_sec": args.steps * args.batch / estimator,
-                "ratio": fit / estimator,
+                "fit_examples_per_sec": examples / statistics.median(fit_times),
+                "premade_examples_per_sec": examples / statistics.median(premade_times),
+                "ratio": statistics.median(ratios),
+                "ratio_q1": ratios[len(ratios) // 4],
+                "ratio_q3": ratios[(3 * len(ratios)) // 4],
+                "ratio_best": min(fit_times) / min(premade_times),
             }
         )
         print(rows[-1], flush=True)
@@ -217,14 +236,18 @@ def main(argv=None) -> dict:
     input_words = "one cached batch" if args.one_batch else "tf.data input"
     print(
         f"| model | Keras model.fit ex/s | premade ex/s | premade vs fit "
-        f"(K={args.loop}, {input_words}) |"
+        f"(median of {args.repeats} pairs) | quartiles | best vs best |"
     )
-    print("|---|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|")
     for row in rows:
         print(
             f"| {row['model']} | {row['fit_examples_per_sec']:,.0f} | "
-            f"{row['premade_examples_per_sec']:,.0f} | {row['ratio']:.0%} |"
+            f"{row['premade_examples_per_sec']:,.0f} | {row['ratio']:.0%} | "
+            f"{row['ratio_q1']:.0%}–{row['ratio_q3']:.0%} | {row['ratio_best']:.0%} |"
         )
+    print(
+        f"(K={args.loop}, {input_words}, {args.steps} steps of {args.batch} per call)"
+    )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": rows}, f, indent=2)
