@@ -128,3 +128,13 @@ def test_ftrl_by_name_is_the_fused_one_with_keras_names():
     made.build([variable])
     reference.build([variable])
     assert [v.path for v in made.variables] == [v.path for v in reference.variables]
+
+
+def test_large_tables_sum_duplicate_rows_with_unique_to_the_same_values(monkeypatch):
+    from components.trainer.estimator.canned import optimizers
+
+    _, small_table, _, _, small_ops = train_both(SETTINGS[1], sparse=True)
+    monkeypatch.setattr(optimizers, "_DENSE_DEDUPE_ROWS", 0)
+    _, large_table, _, _, ops = train_both(SETTINGS[1], sparse=True)
+    assert "Unique" in ops and "Unique" not in small_ops
+    np.testing.assert_allclose(large_table.numpy(), small_table.numpy(), rtol=1e-6)
