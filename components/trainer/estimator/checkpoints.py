@@ -133,9 +133,7 @@ def restore(
     reader = tf.train.load_checkpoint(checkpoint_path)
     shapes = reader.get_variable_to_shape_map()
     dtypes = reader.get_variable_to_dtype_map()
-    wanted = store.checkpointed()
-    if names is not None:
-        wanted = {name: wanted[name] for name in names if name in wanted}
+    wanted = store.checkpointed(names)
     problems, assignments = [], []
     for name, variable in wanted.items():
         key = checkpoint_key(name)

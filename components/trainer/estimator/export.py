@@ -366,7 +366,7 @@ def export_saved_model(
         signatures[key] = make_signature(key, single if uses_inputs else None)
 
     root = tf.Module()
-    root.model_variables = dict(runtime.store.checkpointed())
+    root.model_variables = runtime.store.saved_variables()
     if receiver.module is not None:
         root.receiver = receiver.module
     export_dir = _timestamped_dir(export_dir_base)

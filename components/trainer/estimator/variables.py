@@ -52,6 +52,75 @@ def unwrap(variable):
     return inner if isinstance(inner, tf.Variable) else variable
 
 
+_SLICES_ATTRIBUTE = "_mlpipe_checkpoint_slices"
+
+
+def declare_checkpoint_slices(variable, slices) -> None:
+    """Declares that checkpoints hold ``variable`` as row slices of their own names.
+
+    Args:
+        variable: A Keras or TensorFlow variable.
+        slices: ``(name, start, end)`` tuples: rows ``[start, end)`` are saved (and
+            restored, warm-started, read by ``get_variable_value``) as ``name``,
+            relative to the variable's own scope.
+    """
+    setattr(unwrap(variable), _SLICES_ATTRIBUTE, tuple(slices))
+
+
+class SliceView(tf.__internal__.tracking.Trackable):
+    """Rows ``[start, end)`` of a variable, checkpointed as a variable of its own.
+
+    ``tf.train.Checkpoint`` writes it under the key a variable of that name would
+    have, so a checkpoint reads the same whether the rows live in one variable or
+    in many (as tf.estimator's linear models kept them: a variable per column).
+
+    Example:
+        >>> whole = tf.Variable([[1.0], [2.0], [3.0]])
+        >>> view = SliceView("b", whole, 1, 3)
+        >>> view.assign([[5.0], [6.0]])
+        >>> whole.numpy().ravel().tolist(), view.shape.as_list()
+        ([1.0, 5.0, 6.0], [2, 1])
+    """
+
+    def __init__(self, name: str, variable, start: int, end: int):
+        self.name = name
+        self.variable = variable
+        self.start, self.end = start, end
+
+    @property
+    def shape(self) -> tf.TensorShape:
+        return tf.TensorShape([self.end - self.start]).concatenate(
+            self.variable.shape[1:]
+        )
+
+    @property
+    def dtype(self) -> tf.DType:
+        return self.variable.dtype
+
+    @property
+    def trainable(self) -> bool:
+        return self.variable.trainable
+
+    def read_value(self) -> tf.Tensor:
+        return self.variable.read_value()[self.start : self.end]
+
+    def numpy(self):
+        return self.read_value().numpy()
+
+    def assign(self, value) -> None:
+        value = tf.reshape(tf.cast(value, self.dtype), self.shape)
+        whole = self.variable.read_value()
+        self.variable.assign(
+            tf.concat([whole[: self.start], value, whole[self.end :]], axis=0)
+        )
+
+    def _serialize_to_tensors(self):
+        return {"VARIABLE_VALUE": self.read_value()}
+
+    def _restore_from_tensors(self, restored_tensors):
+        self.assign(restored_tensors["VARIABLE_VALUE"])
+
+
 class _Call:
     def __init__(self, replica_id: int, base_scope: str):
         self.replica_id = replica_id
@@ -87,12 +156,16 @@ class VariableStore:
         """(name, variable) pairs in creation order."""
         return list(self._variables.items())
 
-    def get(self, name: str) -> tf.Variable:
-        """The variable called ``name``."""
-        return self._variables[name]
+    def get(self, name: str):
+        """The variable called ``name`` (or the checkpoint slice of that name)."""
+        if name in self._variables:
+            return self._variables[name]
+        return self._views()[name]
 
     def name_of(self, variable) -> str | None:
         """The store's name for a variable (Keras or TensorFlow), or None."""
+        if isinstance(variable, SliceView):
+            return variable.name
         return self._by_id.get(id(unwrap(variable)))
 
     def add(self, name: str, variable: tf.Variable, mode: str = "") -> None:
@@ -107,13 +180,42 @@ class VariableStore:
             inner = getattr(inner, "_v", None)
         self.created_in[name] = mode
 
-    def checkpointed(self) -> dict[str, tf.Variable]:
-        """The variables that checkpoints hold: all but metric (local) variables."""
+    def checkpointed(self, names=None) -> dict:
+        """What checkpoints hold, by name: every variable but the metrics' (local)
+        ones, a variable with declared slices as one ``SliceView`` per slice.
+
+        Args:
+            names: Only these store names (a sliced variable's gives its slices).
+        """
+        out = {}
+        views = self._views()
+        for name, variable in self._variables.items():
+            if name in self.local_names or (names is not None and name not in names):
+                continue
+            slices = [v for v in views.values() if v.variable is variable]
+            if slices:
+                out.update((view.name, view) for view in slices)
+            else:
+                out[name] = variable
+        return out
+
+    def saved_variables(self) -> dict[str, tf.Variable]:
+        """The variables themselves (sliced ones whole), all but metrics'."""
         return {
             name: var
             for name, var in self._variables.items()
             if name not in self.local_names
         }
+
+    def _views(self) -> dict[str, SliceView]:
+        views = {}
+        for name, variable in self._variables.items():
+            for suffix, start, end in getattr(variable, _SLICES_ATTRIBUTE, ()):
+                scope = name.rsplit("/", 1)[0] if "/" in name else ""
+                view_name = f"{scope}/{suffix}" if scope else suffix
+                views[view_name] = SliceView(view_name, variable, start, end)
+                self.created_in.setdefault(view_name, self.created_in.get(name, ""))
+        return views
 
     def mark_local(self, metric) -> None:
         """Marks a metric's variables as local: reset per evaluation, never saved."""

@@ -58,7 +58,8 @@ class Ftrl(keras.optimizers.Ftrl):
     of the row's summed gradient (Keras 3 adds the sum of the squares instead), and
     ``l2_shrinkage`` shrinks only the rows in the batch. Under a distribution
     strategy, or for a variable that is not a plain resource variable, the update
-    is Keras' own.
+    is Keras' own, of the summed rows (with ``l2_shrinkage``, Keras' update also
+    shrinks the rows outside the batch).
 
     Example:
         >>> variable = tf.Variable([1.0, 2.0])
@@ -109,6 +110,12 @@ class Ftrl(keras.optimizers.Ftrl):
             or linear is None
             or _resource(variable) is None
         ):
+            if isinstance(gradient, tf.IndexedSlices):
+                # The same model under every strategy: duplicate rows summed first.
+                rows, summed = _sum_duplicate_rows(
+                    gradient, variable.shape[0], gradient.values.dtype
+                )
+                gradient = tf.IndexedSlices(summed, rows, gradient.dense_shape)
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype
         handles = {

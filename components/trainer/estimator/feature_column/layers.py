@@ -8,7 +8,9 @@ variable and checkpoint names — are ``<layer name>/<column name>/<variable>``:
 * ``DenseFeatures``: ``<layer>/<column>/embedding_weights`` per embedding column;
 * ``LinearModel``: ``<layer>/<column>/weights`` per column (and
   ``<layer>/<column>/embedding_weights`` for an embedding column),
-  ``<layer>/bias_weights``.
+  ``<layer>/bias_weights``. The numeric columns' weights are rows of one
+  variable, ``<layer>/numeric_weights``, checkpointed as a slice per column under
+  the per-column name (``variables.declare_checkpoint_slices``).
 
 Columns are used in sorted order of their names, as TensorFlow did.
 
@@ -35,6 +37,7 @@ from components.trainer.estimator.feature_column.columns import (
     DenseColumn,
     EmbeddingColumn,
     FeatureColumn,
+    NumericColumn,
     check_int,
 )
 from components.trainer.estimator.feature_column.convert import as_feature_columns
@@ -43,6 +46,7 @@ from components.trainer.estimator.feature_column.transform import (
     combine,
     dense_tensor,
 )
+from components.trainer.estimator.variables import declare_checkpoint_slices
 
 
 class _ColumnVariables(keras.layers.Layer):
@@ -220,7 +224,7 @@ class LinearModel(keras.layers.Layer):
         >>> layer({"x": tf.constant([1.0, 2.0])}).numpy().tolist()
         [[0.0, 0.0], [0.0, 0.0]]
         >>> [v.path for v in layer.weights]
-        ['linear/bias_weights', 'linear/x/weights']
+        ['linear/bias_weights', 'linear/numeric_weights']
     """
 
     def __init__(
@@ -256,12 +260,36 @@ class LinearModel(keras.layers.Layer):
         return self.bias_weights
 
     def build(self, input_shape=None):
-        """Creates ``bias_weights`` and each column's ``weights``."""
+        """Creates ``bias_weights``, ``numeric_weights`` and the other columns'
+        ``weights``."""
         self.bias_weights = self.add_weight(
             name="bias_weights", shape=(self.units,), initializer="zeros"
         )
         self._holders = {}
+        self._numeric = [
+            c for c in self._feature_columns if isinstance(c, NumericColumn)
+        ]
+        self.numeric_weights = None
+        if self._numeric:
+            # One variable for every numeric column: a variable per column cost
+            # about 3 us per column and step to update (10 columns: 41 us against
+            # 13 us for one [10, units] variable). Checkpoints still hold a slice
+            # per column under tf.estimator's ``<column>/weights``.
+            widths = [c.variable_shape.num_elements() for c in self._numeric]
+            self.numeric_weights = self.add_weight(
+                name="numeric_weights",
+                shape=(sum(widths), self.units),
+                initializer="zeros",
+                dtype="float32",
+            )
+            slices, start = [], 0
+            for column, width in zip(self._numeric, widths):
+                slices.append((f"{column.scope_name}/weights", start, start + width))
+                start += width
+            declare_checkpoint_slices(self.numeric_weights, slices)
         for column in self._feature_columns:
+            if isinstance(column, NumericColumn):
+                continue
             holder = _ColumnVariables(name=column.scope_name, trainable=self.trainable)
             if isinstance(column, EmbeddingColumn):
                 _embedding_weights(
@@ -281,6 +309,27 @@ class LinearModel(keras.layers.Layer):
             self._holders[column.scope_name] = holder
         self.built = True
 
+    def column_weights(self, column_name: str) -> tf.Tensor:
+        """A column's ``[width or num_buckets, units]`` weights (after the first call).
+
+        A numeric column's are its slice of ``numeric_weights``.
+        """
+        for column in self._feature_columns:
+            if column.name != column_name:
+                continue
+            if isinstance(column, NumericColumn):
+                start = 0
+                for other in self._numeric:
+                    width = other.variable_shape.num_elements()
+                    if other is column:
+                        return self.numeric_weights.value[start : start + width]
+                    start += width
+            return self._holders[column.scope_name].variable("weights")
+        raise KeyError(
+            f"LinearModel {self.name!r} has no column {column_name!r}; its columns: "
+            f"{[c.name for c in self._feature_columns]}"
+        )
+
     def call(self, features):
         """The logits: ``[batch, units]`` float32.
 
@@ -291,7 +340,24 @@ class LinearModel(keras.layers.Layer):
             A float32 tensor.
         """
         total = None
+        if self._numeric:
+            values = [
+                dense_tensor(
+                    c, features, f"LinearModel {self.name!r}, column {c.name!r}"
+                )
+                for c in self._numeric
+            ]
+            value = values[0] if len(values) == 1 else tf.concat(values, axis=1)
+            weights = self.numeric_weights.value
+            if value.shape[-1] == 1:
+                # [batch, 1] x [1, units]: a broadcast product computes the same
+                # as MatMul at less cost per step (forward and gradient).
+                total = tf.multiply(value, weights)
+            else:
+                total = tf.matmul(value, weights)
         for column in self._feature_columns:
+            if isinstance(column, NumericColumn):
+                continue
             holder = self._holders[column.scope_name]
             weights = holder.variable("weights")
             where = f"LinearModel {self.name!r}, column {column.name!r}"
@@ -305,11 +371,6 @@ class LinearModel(keras.layers.Layer):
                         "embedding_weights": holder.variable("embedding_weights")
                     }
                 value = dense_tensor(column, features, where, variables)
-                if value.shape[-1] == 1:
-                    # [batch, 1] x [1, units]: a broadcast product computes the
-                    # same as MatMul at less cost per step (forward and gradient).
-                    part = tf.multiply(value, weights)
-                else:
-                    part = tf.matmul(value, weights)
+                part = tf.matmul(value, weights)
             total = part if total is None else total + part
         return total + self.bias_weights.value

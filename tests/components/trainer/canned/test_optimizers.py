@@ -138,3 +138,11 @@ def test_large_tables_sum_duplicate_rows_with_unique_to_the_same_values(monkeypa
     _, large_table, _, _, ops = train_both(SETTINGS[1], sparse=True)
     assert "Unique" in ops and "Unique" not in small_ops
     np.testing.assert_allclose(large_table.numpy(), small_table.numpy(), rtol=1e-6)
+
+
+def test_under_a_strategy_sparse_rows_are_summed_first_too():
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    _, mirrored, _, _, ops = train_both(SETTINGS[1], True, strategy)
+    _, alone, *_ = train_both(SETTINGS[1], sparse=True)
+    assert "ResourceSparseApplyFtrlV2" not in ops
+    np.testing.assert_allclose(mirrored.numpy(), alone.numpy(), rtol=1e-5, atol=1e-6)

@@ -477,6 +477,45 @@ def test_warm_start_from_another_premade_estimator(tmp_path):
     )
 
 
+def test_numeric_columns_checkpoint_a_slice_each_under_tf_estimator_names(tmp_path):
+    features, y = linear_frame()
+    features = {"a": np.stack([features["a"], -features["a"]], 1), "b": features["b"]}
+    columns = [fc.numeric_column("a", shape=2), fc.numeric_column("b")]
+    first = tf_estimator.LinearRegressor(columns, model_dir=str(tmp_path / "first"))
+    first.train(array_input_fn(features, y, epochs=None), steps=30)
+    names = first.get_variable_names()
+    assert "linear/linear_model/numeric_weights" not in names
+    a = first.get_variable_value("linear/linear_model/a/weights")
+    b = first.get_variable_value("linear/linear_model/b/weights")
+    bias = first.get_variable_value("linear/linear_model/bias_weights")
+    assert a.shape == (2, 1) and b.shape == (1, 1) and np.all(a != 0)
+    # The per-column values are the model: predictions computed from them.
+    predicted = [
+        p["predictions"][0] for p in first.predict(array_input_fn(features, y))
+    ]
+    by_hand = features["a"] @ a[:, 0] + features["b"] * b[0, 0] + bias[0]
+    np.testing.assert_allclose(predicted, by_hand, rtol=1e-5, atol=1e-5)
+    # A new Estimator restores the slices from the checkpoint.
+    again = tf_estimator.LinearRegressor(columns, model_dir=first.model_dir)
+    restored = [p["predictions"][0] for p in again.predict(array_input_fn(features, y))]
+    np.testing.assert_allclose(restored, predicted, rtol=1e-6)
+    # Warm-starting one column's slice leaves the other column's rows at zero.
+    second = tf_estimator.LinearRegressor(
+        columns,
+        model_dir=str(tmp_path / "second"),
+        warm_start_from=tf_estimator.WarmStartSettings(
+            first.model_dir, vars_to_warm_start=".*/a/weights"
+        ),
+        optimizer="SGD",
+        learning_rate=0.0,
+    )
+    second.train(array_input_fn(features, y), steps=1)
+    np.testing.assert_array_equal(
+        second.get_variable_value("linear/linear_model/a/weights"), a
+    )
+    assert second.get_variable_value("linear/linear_model/b/weights")[0, 0] == 0.0
+
+
 # ---------------------------------------------------------------- errors
 
 

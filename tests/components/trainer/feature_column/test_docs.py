@@ -26,7 +26,7 @@ def test_the_examples_run(monkeypatch, tmp_path):
     printed = output.getvalue()
     assert "age_bucketized 3" in printed
     assert "[[2. 0. 0. 0.]" in printed
-    assert "'wide/linear/bias_weights', 'wide/linear/age/weights'" in printed
+    assert "'wide/linear/bias_weights', 'wide/linear/numeric_weights'" in printed
     assert "(891, 1)" in printed
     assert os.path.isdir(namespace["export_dir"].decode())
     crossed = namespace["one_hot"].numpy().argmax(1).tolist()

@@ -263,7 +263,8 @@ class TestLinearModel:
             values[v.path] = rng.normal(size=v.shape).astype(np.float32)
             v.assign(values[v.path])
         out = layer(features).numpy()
-        w_age = values["lm/age/weights"]
+        w_age = values["lm/numeric_weights"]  # age is the one numeric column
+        np.testing.assert_array_equal(layer.column_weights("age"), w_age)
         w_color = values["lm/color/weights"]
         w_buckets = values["lm/x_bucketized/weights"]
         w_indicator = values["lm/color_indicator/weights"]
@@ -321,7 +322,7 @@ class TestLinearModel:
             "lm/bias_weights",
             "lm/color_embedding/embedding_weights",
             "lm/color_embedding/weights",
-            "lm/x/weights",
+            "lm/numeric_weights",
         ]
         assert variable(layer, "lm/color_embedding/weights").shape == (3, 1)
 
@@ -367,9 +368,31 @@ def test_layers_work_inside_tf_function_with_parsed_examples():
 
 
 def test_characters_a_variable_path_cannot_hold_become_underscores():
-    layer = LinearModel([numeric_column("trip/miles (km)")], name="lm")
-    layer({"trip/miles (km)": tf.constant([1.0])})
+    column = categorical_column_with_hash_bucket("trip/miles (km)", 10)
+    layer = LinearModel([column], name="lm")
+    layer({"trip/miles (km)": tf.constant(["a"])})
     assert sorted(v.path for v in layer.weights) == [
         "lm/bias_weights",
         "lm/trip_miles__km_/weights",
     ]
+
+
+def test_numeric_columns_are_rows_of_one_variable_in_column_order():
+    columns = [numeric_column("b"), numeric_column("a", shape=2), COLOR]
+    layer = LinearModel(columns, units=3, name="lm")
+    layer.build()
+    assert layer.numeric_weights.shape == (3, 3)
+    rows = np.arange(9, dtype=np.float32).reshape(3, 3)
+    layer.numeric_weights.assign(rows)
+    # Sorted by name: a (2 rows), then b.
+    np.testing.assert_array_equal(layer.column_weights("a"), rows[:2])
+    np.testing.assert_array_equal(layer.column_weights("b"), rows[2:])
+    features = {
+        "a": tf.constant([[1.0, -1.0]]),
+        "b": tf.constant([2.0]),
+        "color": tf.constant([[""]]),
+    }
+    expected = np.array([1.0, -1.0, 2.0]) @ rows
+    np.testing.assert_allclose(layer(features).numpy()[0], expected)
+    with pytest.raises(KeyError, match="no column 'c'"):
+        layer.column_weights("c")
