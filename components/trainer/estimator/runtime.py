@@ -374,20 +374,26 @@ class Runtime:
         counts_steps = self.built[ModeKeys.TRAIN].model_fn_counts_steps
         loss = tf.constant(float("nan"))
         done = tf.constant(0)
-        while done < steps:
-            optional = iterator.get_next_as_optional()
-            if not optional.has_value():
-                break
+        optional = iterator.get_next_as_optional()
+        while done < steps and optional.has_value():
+            element = optional.get_value()
+            # Ask for the next element before this step runs: nothing orders the
+            # two, so reading the input overlaps the step (as Keras' fit does).
+            if done + 1 < steps:
+                following = iterator.get_next_as_optional()
+            else:
+                following = optional
             if every:
                 step = self.global_step + 1
                 with (
                     _summary_step(step),
                     tf.summary.record_if(tf.equal(step % every, 0)),
                 ):
-                    loss = self._train_step(optional.get_value(), counts_steps)
+                    loss = self._train_step(element, counts_steps)
                     write_scalar("loss", loss)
             else:
-                loss = self._train_step(optional.get_value(), counts_steps)
+                loss = self._train_step(element, counts_steps)
+            optional = following
             done += 1
         return loss, done, self.global_step.read_value()
 
