@@ -430,6 +430,9 @@ def _ensure_progress_is_shown() -> None:
         )
         log.addHandler(handler)
         log.setLevel(logging.INFO)
+        # Beam's Pipeline() calls logging.basicConfig(): from the first Beam
+        # component on, the root logger would print every line a second time.
+        log.propagate = False
 
 
 def _check_output_dirs_free(node: Component, outputs: dict[str, Artifact]) -> None:

@@ -608,3 +608,41 @@ def test_optional_input_path_keeps_its_marker(tmp_path, store_url):
     data.write_text("x\n1\n2\n")
     run(str(data))
     assert CALLS == ["maybe_read"] * 3
+
+
+def test_a_script_without_logging_shows_each_progress_line_once(tmp_path):
+    # Beam's Pipeline() calls logging.basicConfig() inside a component; the lines
+    # after it must not print twice (once by mlpipe's handler, once by root's).
+    script = tmp_path / "run.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import logging
+            from pipeline import Artifact, Output, Pipeline, component
+
+            @component
+            def configures_logging(out: Output[Artifact]):
+                logging.basicConfig()
+
+            @component
+            def after(out: Output[Artifact]):
+                pass
+
+            first = configures_logging()
+            second = after().after(first)
+            Pipeline("logs", [first, second], root={str(tmp_path / "root")!r}).run()
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stderr.splitlines()
+    for message in ("configures_logging: started", "after: started", "after: COMPLETE"):
+        assert sum(message in line for line in lines) == 1, done.stderr
