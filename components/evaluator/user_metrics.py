@@ -31,18 +31,15 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import math
-import os
-import sys
-import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from pipeline import DefinitionError, fs
+from components.transform.user_module import import_user_module
+from pipeline import DefinitionError
 
 MetricFn = Callable[[np.ndarray, np.ndarray, np.ndarray], Any]
 
@@ -65,7 +62,12 @@ def load_metrics(
             function, a function cannot take ``(labels, predictions, weights)``, or
             one is named after a reserved name.
     """
-    module = _import(owner, module_file)
+    module = import_user_module(
+        owner,
+        module_file,
+        "metric functions def name(labels, predictions, weights)",
+        argument="metrics_module",
+    )
     found = {
         name: value
         for name, value in vars(module).items()
@@ -132,47 +134,3 @@ def compute(
                 f"(None for undefined)."
             ) from None
     return values
-
-
-def _import(owner: str, module_file: str) -> types.ModuleType:
-    path = module_file if fs.is_remote(module_file) else os.path.abspath(module_file)
-    if not fs.exists(path) or fs.isdir(path):
-        raise DefinitionError(
-            f"{owner}: metrics_module {module_file!r} is not a file (looked for "
-            f"{path}). Pass the path of a Python file that defines metric functions "
-            f"def name(labels, predictions, weights); relative paths are taken from "
-            f"the folder the pipeline runs in."
-        )
-    source = fs.read_text(path)
-    name = "_mlpipe_metrics_" + hashlib.sha256(path.encode()).hexdigest()[:12]
-    module = types.ModuleType(name)
-    module.__file__ = path
-    folder = None if fs.is_remote(path) else os.path.dirname(path)
-    sys.modules[name] = module
-    if folder:
-        sys.path.insert(0, folder)
-    try:
-        exec(compile(source, path, "exec"), module.__dict__)
-    except Exception as exc:  # noqa: BLE001 - explained with the file and line
-        line = _error_line(exc, path)
-        raise DefinitionError(
-            f"{owner}: metrics_module {path} cannot be imported: "
-            f"{type(exc).__name__}: {exc}{line}."
-        ) from exc
-    finally:
-        sys.modules.pop(name, None)
-        if folder and folder in sys.path:
-            sys.path.remove(folder)
-    return module
-
-
-def _error_line(exc: BaseException, path: str) -> str:
-    if isinstance(exc, SyntaxError) and exc.filename == path:
-        return f" (line {exc.lineno})"
-    tb = exc.__traceback__
-    line = None
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == path:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return f" (line {line})" if line else ""

@@ -102,6 +102,7 @@ def import_user_module(
     module_file: str,
     defines: str,
     before_import: Callable[[], Any] | None = None,
+    argument: str = "module_file",
 ) -> types.ModuleType:
     """Imports a user's module file privately; failures become ``DefinitionError``.
 
@@ -114,6 +115,7 @@ def import_user_module(
         defines: What the file should define, for messages (``"trainer_fn(args)"``).
         before_import: Called once the file is found and compiles, just before it
             runs.
+        argument: The argument that named the file, for messages.
 
     Raises:
         DefinitionError: The file is missing, does not compile or fails to import
@@ -123,7 +125,7 @@ def import_user_module(
     if not fs.exists(path) or fs.isdir(path):
         where = "" if fs.is_remote(module_file) else f" (looked for {path})"
         raise DefinitionError(
-            f"{owner}: module_file {module_file!r} is not a file{where}. Pass the "
+            f"{owner}: {argument} {module_file!r} is not a file{where}. Pass the "
             f"path of a Python file that defines {defines}; relative "
             f"paths are taken from the folder the pipeline runs in."
         )
@@ -135,7 +137,7 @@ def import_user_module(
         code = compile(source, path, "exec")
     except SyntaxError as exc:
         raise DefinitionError(
-            f"{owner}: module_file {path} cannot be imported: SyntaxError: {exc.msg} "
+            f"{owner}: {argument} {path} cannot be imported: SyntaxError: {exc.msg} "
             f"(line {exc.lineno}: `{(exc.text or '').strip()}`)."
         ) from exc
     if before_import is not None:
@@ -151,7 +153,7 @@ def import_user_module(
     except Exception as exc:  # noqa: BLE001 - any failure of user code is reported
         line = _user_line(exc.__traceback__, path, source)
         raise DefinitionError(
-            f"{owner}: module_file {path} failed to import: "
+            f"{owner}: {argument} {path} failed to import: "
             f"{type(exc).__name__}: {exc}{line}. Fix the module (its traceback "
             f"follows this message's cause)."
         ) from exc

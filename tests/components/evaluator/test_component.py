@@ -429,7 +429,8 @@ class TestUserMetrics:
             ),
             (
                 "x = 1 / 0\n",
-                "cannot be imported: ZeroDivisionError: division by zero (line 1).",
+                "failed to import: ZeroDivisionError: division by zero "
+                "(at line 1: `x = 1 / 0`).",
             ),
         ],
     )
