@@ -286,6 +286,14 @@ class MetadataStore:
         """The store's database URL, with any password masked as ``***``."""
         return self._shown_url
 
+    def connection_url(self) -> str:
+        """The URL to open this store from another process, password included.
+
+        For handing to workers (the Beam DAG runner's stages); never log it: use
+        ``url`` for messages.
+        """
+        return self._url.render_as_string(hide_password=False)
+
     def close(self) -> None:
         """Closes the database connections; an in-memory store loses its contents."""
         if not self._closed and self._engine is not None:

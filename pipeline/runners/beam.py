@@ -241,7 +241,7 @@ def _store_url(target: str | os.PathLike | MetadataStore | None) -> str:
 
     if isinstance(target, MetadataStore):
         # ``store.url`` masks the password, which the stages need.
-        url = target._url.render_as_string(hide_password=False)
+        url = target.connection_url()
     else:
         url = default_store_url() if target is None else os.fspath(target)
         if "://" not in url:

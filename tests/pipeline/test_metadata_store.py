@@ -1004,6 +1004,8 @@ class TestPostgresql:
             store.start_run("taxi", run_id="r1")
             assert store.url == url.render_as_string(hide_password=True)
             assert "s3cret" not in store.url
+            # What another process (a Beam stage) opens the store with.
+            assert store.connection_url() == raw
         with MetadataStore(raw) as again:
             assert again.get_run("r1").pipeline_name == "taxi"
 
