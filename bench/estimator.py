@@ -4,8 +4,11 @@ Both train the same Keras 3 model (a DNN regressor on taxi-like numeric features
 generated here) on the same ``tf.data`` input; the Estimator runs with
 ``steps_per_loop`` 1 and K, ``model.fit`` with ``steps_per_execution`` 1 and K.
 A second, tiny model (one Dense unit, batch 8) measures the fixed cost of a step.
-Each measurement trains ``--warmup`` steps first (tracing, first checkpoint), then
-times ``--steps`` steps; the best of ``--repeats`` runs is kept.
+Each side is built once per setting and trains ``--warmup`` steps (tracing, first
+checkpoint); then the two take turns, ``--repeats`` timed calls of ``--steps`` steps
+each, every call building its ``tf.data`` pipeline inside the timer (the Estimator
+calls its input_fn in ``train``). Reported: median examples/s, and the median and
+quartiles of the paired ratios (fit time / Estimator time of neighbouring calls).
 
 Run: ``python bench/estimator.py`` (about two minutes on 2 cores), or with
 ``--rows 1000000`` for the full-size data. Prints a Markdown table.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -79,22 +83,34 @@ def build_model(hidden: list[int], names: list[str]) -> keras.Model:
 
 def make_dataset(features, labels, batch: int) -> tf.data.Dataset:
     dataset = tf.data.Dataset.from_tensor_slices((features, labels))
-    return dataset.batch(batch, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch, drop_remainder=True).repeat()
+    # tf.data's autotuner made runs bimodal on 2 cores (about 200k or 320k
+    # examples/s for the same model); a fixed prefetch keeps the input steady.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.prefetch(2).with_options(options)
 
 
-def time_fit(features, labels, hidden, batch, steps, warmup, per_execution) -> float:
+def fit_trainer(features, labels, hidden, batch, warmup, per_execution):
+    """A warmed-up Keras model; the returned function fits ``steps`` more steps."""
     model = build_model(hidden, list(features))
     model.compile(
         keras.optimizers.Adam(0.001), "mse", steps_per_execution=per_execution
     )
-    dataset = make_dataset(features, labels, batch)
-    model.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0)
-    start = time.perf_counter()
-    model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
-    return time.perf_counter() - start
+    model.fit(make_dataset(features, labels, batch), steps_per_epoch=warmup, verbose=0)
+
+    def train(steps: int) -> float:
+        start = time.perf_counter()
+        # Built inside the timer, as the Estimator's input_fn is called in train().
+        dataset = make_dataset(features, labels, batch)
+        model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+        return time.perf_counter() - start
+
+    return train
 
 
-def time_estimator(features, labels, hidden, batch, steps, warmup, per_loop) -> float:
+def estimator_trainer(features, labels, hidden, batch, warmup, per_loop):
+    """A warmed-up Estimator; the returned function trains ``steps`` more steps."""
     names = list(features)
 
     def model_fn(features, labels, mode):
@@ -115,18 +131,35 @@ def time_estimator(features, labels, hidden, batch, steps, warmup, per_loop) -> 
         return make_dataset(features, labels, batch)
 
     estimator.train(input_fn, steps=warmup)
-    start = time.perf_counter()
-    estimator.train(input_fn, steps=steps)
-    return time.perf_counter() - start
+
+    def train(steps: int) -> float:
+        start = time.perf_counter()
+        estimator.train(input_fn, steps=steps)
+        return time.perf_counter() - start
+
+    return train
 
 
-def measure(runs: list[tuple], repeats: int) -> list[float]:
-    """Times each (timer, args) run ``repeats`` times, interleaved; keeps the best."""
-    best = [float("inf")] * len(runs)
+def alternate(trainers: list, steps: int, repeats: int) -> list[list[float]]:
+    """Times each trainer ``repeats`` times, taking turns; each one's times."""
+    times: list[list[float]] = [[] for _ in trainers]
     for _ in range(repeats):
-        for i, (timer, args) in enumerate(runs):
-            best[i] = min(best[i], timer(*args))
-    return best
+        for own, train in zip(times, trainers):
+            own.append(train(steps))
+    return times
+
+
+def paired_ratios(base: list[float], other: list[float]) -> dict[str, float]:
+    """The median and quartiles of base/other over neighbouring runs (>1: other
+    is faster), and best against best. Pairing neighbours cancels the drift of a
+    shared machine's speed."""
+    ratios = sorted(b / o for b, o in zip(base, other))
+    return {
+        "ratio": statistics.median(ratios),
+        "ratio_q1": ratios[len(ratios) // 4],
+        "ratio_q3": ratios[(3 * len(ratios)) // 4],
+        "ratio_best": min(base) / min(other),
+    }
 
 
 def main(argv=None) -> dict:
@@ -137,58 +170,53 @@ def main(argv=None) -> dict:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--loop", type=int, default=20, help="K: steps per loop")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=6)
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
     hidden = [int(h) for h in args.hidden.split(",")]
     features, labels = make_taxi_like(args.rows)
+    features = {name: tf.constant(values) for name, values in features.items()}
+    labels = tf.constant(labels)
     tiny_features = {"fare": features["fare"]}
     rows = []
     for model_name, feats, hid, batch in (
         (f"DNN {hidden}, batch {args.batch}", features, hidden, args.batch),
         ("tiny (1 unit), batch 8", tiny_features, [], 8),
     ):
-        configs = [
-            (kind, k)
-            for kind in ("Keras model.fit", "Estimator")
-            for k in (1, args.loop)
-        ]
-        runs = [
-            (
-                time_fit if kind == "Keras model.fit" else time_estimator,
-                (feats, labels, hid, batch, args.steps, args.warmup, k),
+        for k in (1, args.loop):
+            fit = fit_trainer(feats, labels, hid, batch, args.warmup, k)
+            estimator = estimator_trainer(feats, labels, hid, batch, args.warmup, k)
+            fit_times, estimator_times = alternate(
+                [fit, estimator], args.steps, args.repeats
             )
-            for kind, k in configs
-        ]
-        for (kind, k), seconds in zip(configs, measure(runs, args.repeats)):
-            knob = (
-                "steps_per_execution" if kind == "Keras model.fit" else "steps_per_loop"
-            )
-            rows.append(
-                {
-                    "model": model_name,
-                    "runner": kind,
-                    "knob": f"{knob}={k}",
-                    "seconds": seconds,
-                    "examples_per_sec": args.steps * batch / seconds,
-                    "us_per_step": 1e6 * seconds / args.steps,
-                }
-            )
+            for runner, knob, times in (
+                ("Keras model.fit", "steps_per_execution", fit_times),
+                ("Estimator", "steps_per_loop", estimator_times),
+            ):
+                seconds = statistics.median(times)
+                rows.append(
+                    {
+                        "model": model_name,
+                        "runner": runner,
+                        "knob": f"{knob}={k}",
+                        "seconds": seconds,
+                        "examples_per_sec": args.steps * batch / seconds,
+                        "us_per_step": 1e6 * seconds / args.steps,
+                        **paired_ratios(fit_times, times),
+                    }
+                )
+            print(rows[-1], flush=True)
     print()
-    print("| model | runner | setting | examples/s | µs/step | vs fit (same setting) |")
-    print("|---|---|---|---:|---:|---:|")
+    print(
+        f"| model | runner | setting | examples/s | µs/step | vs fit, same setting "
+        f"(median of {args.repeats} pairs) | quartiles |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|")
     for row in rows:
-        base = next(
-            r
-            for r in rows
-            if r["model"] == row["model"]
-            and r["runner"] == "Keras model.fit"
-            and r["knob"].split("=")[1] == row["knob"].split("=")[1]
-        )
-        ratio = row["examples_per_sec"] / base["examples_per_sec"]
         print(
             f"| {row['model']} | {row['runner']} | {row['knob']} | "
-            f"{row['examples_per_sec']:,.0f} | {row['us_per_step']:,.0f} | {ratio:.0%} |"
+            f"{row['examples_per_sec']:,.0f} | {row['us_per_step']:,.0f} | "
+            f"{row['ratio']:.0%} | {row['ratio_q1']:.0%}–{row['ratio_q3']:.0%} |"
         )
     if args.json:
         with open(args.json, "w") as f:

@@ -47,7 +47,12 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench.estimator import FEATURES, make_taxi_like  # noqa: E402
+from bench.estimator import (  # noqa: E402
+    FEATURES,
+    alternate,
+    make_taxi_like,
+    paired_ratios,
+)
 from components.trainer import estimator as tf_estimator  # noqa: E402
 from components.trainer.estimator import feature_column as fc  # noqa: E402
 
@@ -214,21 +219,14 @@ def main(argv=None) -> dict:
     for kind in args.models.split(","):
         fit = fit_trainer(kind, dataset_fn, hidden, args.warmup, args.loop)
         estimator = premade_trainer(kind, dataset_fn, hidden, args.warmup, args.loop)
-        fit_times, premade_times = [], []
-        for _ in range(args.repeats):
-            fit_times.append(fit(args.steps))
-            premade_times.append(estimator(args.steps))
-        ratios = sorted(f / p for f, p in zip(fit_times, premade_times))
+        fit_times, premade_times = alternate([fit, estimator], args.steps, args.repeats)
         examples = args.steps * args.batch
         rows.append(
             {
                 "model": names[kind],
                 "fit_examples_per_sec": examples / statistics.median(fit_times),
                 "premade_examples_per_sec": examples / statistics.median(premade_times),
-                "ratio": statistics.median(ratios),
-                "ratio_q1": ratios[len(ratios) // 4],
-                "ratio_q3": ratios[(3 * len(ratios)) // 4],
-                "ratio_best": min(fit_times) / min(premade_times),
+                **paired_ratios(fit_times, premade_times),
             }
         )
         print(rows[-1], flush=True)
