@@ -160,7 +160,7 @@ class VariableStore:
         """The variable called ``name`` (or the checkpoint slice of that name)."""
         if name in self._variables:
             return self._variables[name]
-        return self._views()[name]
+        return self.checkpointed()[name]
 
     def name_of(self, variable) -> str | None:
         """The store's name for a variable (Keras or TensorFlow), or None."""
@@ -188,13 +188,12 @@ class VariableStore:
             names: Only these store names (a sliced variable's gives its slices).
         """
         out = {}
-        views = self._views()
-        for name, variable in self._variables.items():
-            if name in self.local_names or (names is not None and name not in names):
+        for name, variable in self.saved_variables().items():
+            if names is not None and name not in names:
                 continue
-            slices = [v for v in views.values() if v.variable is variable]
-            if slices:
-                out.update((view.name, view) for view in slices)
+            views = self._slice_views(name, variable)
+            if views:
+                out.update((view.name, view) for view in views)
             else:
                 out[name] = variable
         return out
@@ -207,14 +206,13 @@ class VariableStore:
             if name not in self.local_names
         }
 
-    def _views(self) -> dict[str, SliceView]:
-        views = {}
-        for name, variable in self._variables.items():
-            for suffix, start, end in getattr(variable, _SLICES_ATTRIBUTE, ()):
-                scope = name.rsplit("/", 1)[0] if "/" in name else ""
-                view_name = f"{scope}/{suffix}" if scope else suffix
-                views[view_name] = SliceView(view_name, variable, start, end)
-                self.created_in.setdefault(view_name, self.created_in.get(name, ""))
+    def _slice_views(self, name: str, variable) -> list[SliceView]:
+        scope = name.rpartition("/")[0]
+        views = []
+        for suffix, start, end in getattr(variable, _SLICES_ATTRIBUTE, ()):
+            view_name = f"{scope}/{suffix}" if scope else suffix
+            self.created_in.setdefault(view_name, self.created_in.get(name, ""))
+            views.append(SliceView(view_name, variable, start, end))
         return views
 
     def mark_local(self, metric) -> None:

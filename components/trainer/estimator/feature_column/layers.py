@@ -282,11 +282,17 @@ class LinearModel(keras.layers.Layer):
                 initializer="zeros",
                 dtype="float32",
             )
-            slices, start = [], 0
+            self._numeric_rows, start = {}, 0
             for column, width in zip(self._numeric, widths):
-                slices.append((f"{column.scope_name}/weights", start, start + width))
+                self._numeric_rows[column.name] = (start, start + width)
                 start += width
-            declare_checkpoint_slices(self.numeric_weights, slices)
+            declare_checkpoint_slices(
+                self.numeric_weights,
+                [
+                    (f"{c.scope_name}/weights", *self._numeric_rows[c.name])
+                    for c in self._numeric
+                ],
+            )
         for column in self._feature_columns:
             if isinstance(column, NumericColumn):
                 continue
@@ -318,12 +324,8 @@ class LinearModel(keras.layers.Layer):
             if column.name != column_name:
                 continue
             if isinstance(column, NumericColumn):
-                start = 0
-                for other in self._numeric:
-                    width = other.variable_shape.num_elements()
-                    if other is column:
-                        return self.numeric_weights.value[start : start + width]
-                    start += width
+                start, end = self._numeric_rows[column.name]
+                return self.numeric_weights.value[start:end]
             return self._holders[column.scope_name].variable("weights")
         raise KeyError(
             f"LinearModel {self.name!r} has no column {column_name!r}; its columns: "
